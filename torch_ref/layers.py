@@ -1,0 +1,109 @@
+"""Layers of the official `common/layers.py`: NormedLinear, SimNorm, mlp and the vectorised Q ensemble.
+
+State-dict keys equal the official checkpoint's (`0.weight`, `0.ln.weight`, ... and `params.0.weight` stacked
+over heads for the ensemble), so official checkpoints load with a rename of the target ensemble only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LN_EPS = 1e-5  # torch LayerNorm default (flax's default is 1e-6: the JAX side sets 1e-5 explicitly)
+
+
+class SimNorm(nn.Module):
+    """Softmax over contiguous groups of `dim` features: x -> reshape(..., D/dim, dim) -> softmax -> reshape."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shp = x.shape
+        x = x.view(*shp[:-1], -1, self.dim)
+        return F.softmax(x, dim=-1).view(*shp)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class NormedLinear(nn.Linear):
+    """Linear -> LayerNorm(eps 1e-5) -> activation (Mish by default). Dropout lives in the Q ensemble only."""
+
+    def __init__(self, in_features: int, out_features: int, act: nn.Module | None = None):
+        super().__init__(in_features, out_features)
+        self.ln = nn.LayerNorm(out_features, eps=LN_EPS)
+        self.act = act if act is not None else nn.Mish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.ln(super().forward(x)))
+
+
+def mlp(in_dim: int, hidden: list[int], out_dim: int, act: nn.Module | None = None) -> nn.Sequential:
+    """NormedLinear for each hidden layer; last layer NormedLinear(act) if act else plain Linear."""
+    dims = [in_dim, *hidden, out_dim]
+    layers: list[nn.Module] = [NormedLinear(dims[i], dims[i + 1]) for i in range(len(dims) - 2)]
+    layers.append(NormedLinear(dims[-2], dims[-1], act=act) if act is not None else nn.Linear(dims[-2], dims[-1]))
+    return nn.Sequential(*layers)
+
+
+class _StackedLN(nn.Module):
+    """Per-head LayerNorm affine parameters, stacked: weight/bias (num_q, features)."""
+
+    def __init__(self, num_q: int, features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_q, features))
+        self.bias = nn.Parameter(torch.zeros(num_q, features))
+
+
+class _StackedLinear(nn.Module):
+    """Per-head Linear parameters, stacked: weight (num_q, out, in), bias (num_q, out); optional LN."""
+
+    def __init__(self, num_q: int, in_features: int, out_features: int, normed: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_q, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(num_q, out_features))
+        if normed:
+            self.ln = _StackedLN(num_q, out_features)
+
+
+class QEnsemble(nn.Module):
+    """num_q copies of mlp(in, [mlp_dim, mlp_dim], num_bins) with dropout p after the first Linear.
+
+    Parameters are stacked on a leading head axis (official `layers.Ensemble`). `forward` is the pure core:
+    dropout happens only where a keep-mask (num_q, ..., mlp_dim) of 0/1 is passed in; kept values are
+    scaled by 1/(1 - p) as torch's Dropout does. Each head thus gets its own independent mask.
+    """
+
+    def __init__(self, in_dim: int, mlp_dim: int, out_dim: int, num_q: int, dropout: float):
+        super().__init__()
+        self.num_q, self.dropout = num_q, dropout
+        self.params = nn.ModuleList([
+            _StackedLinear(num_q, in_dim, mlp_dim, normed=True),
+            _StackedLinear(num_q, mlp_dim, mlp_dim, normed=True),
+            _StackedLinear(num_q, mlp_dim, out_dim, normed=False),
+        ])
+        self.act = nn.Mish()
+
+    def forward(self, x: torch.Tensor, keep_mask: torch.Tensor | None = None,
+                detach: bool = False) -> torch.Tensor:
+        """x (..., in) shared by every head -> logits (num_q, ..., out)."""
+        lead = x.shape[:-1]
+        h = x.reshape(1, -1, x.shape[-1]).expand(self.num_q, -1, -1)
+        for i, layer in enumerate(self.params):
+            w, b = layer.weight, layer.bias
+            if detach:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            if i == 0 and keep_mask is not None:
+                h = h * keep_mask.reshape(self.num_q, -1, h.shape[-1]) * (1.0 / (1.0 - self.dropout))
+            if hasattr(layer, "ln"):
+                g, beta = layer.ln.weight, layer.ln.bias
+                if detach:
+                    g, beta = g.detach(), beta.detach()
+                h = F.layer_norm(h, h.shape[-1:], eps=LN_EPS) * g.unsqueeze(1) + beta.unsqueeze(1)
+                h = self.act(h)
+        return h.reshape(self.num_q, *lead, h.shape[-1])
+
