@@ -1,0 +1,138 @@
+"""Run folders, identical for both backends.
+
+RUN_DIR/
+  config.json      the resolved config (Config.to_dict()) plus {"backend": ..., "created": ...}
+  metrics.jsonl    one JSON object per row; "kind" in {"train", "eval", "glass"}; every row has
+                   "env_step" (physics control steps = agent steps x action_repeat) and "agent_step"
+  metrics.csv      the train rows;  eval.csv  the eval rows (columns fixed by the first row)
+  glass/step_<agent_step>.npz   Glass matrices S (N,K), P (N,N), A (N,N) at each diagnostic step
+  checkpoints/     written by the backend's checkpoint module
+Rows are appended and flushed line by line, so a crash leaves every finished row readable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import Config, config_from_dict
+
+CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
+CSV_FILES = {"train": "metrics.csv", "eval": "eval.csv"}
+GLASS_DIR, CHECKPOINT_DIR = "glass", "checkpoints"
+
+
+def _plain(value: Any) -> Any:
+    """Python scalars for JSON (numpy/torch/jax 0-d arrays have .item())."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / CONFIG_FILE).exists()
+
+
+def read_config(run_dir: str | Path) -> Config:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise ValueError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE})")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    data.pop("_meta", None)
+    return config_from_dict(data)
+
+
+class RunLog:
+    """Append-only writer of a run folder's metrics; creates the folder and config.json."""
+
+    def __init__(self, run_dir: str | Path, cfg: Config, resume: bool = False, overwrite: bool = False):
+        self.dir = Path(run_dir)
+        if is_run_dir(self.dir) and not resume:
+            if not overwrite:
+                raise ValueError(
+                    f"run folder {str(self.dir)!r} already holds a run; pass --resume to continue it or "
+                    f"--overwrite to replace it"
+                )
+            for name in (METRICS_FILE, *CSV_FILES.values()):
+                (self.dir / name).unlink(missing_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            data = cfg.to_dict()
+            data["_meta"] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            tmp = self.dir / (CONFIG_FILE + ".tmp")
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+            tmp.replace(self.dir / CONFIG_FILE)
+        self._csv_fields: dict[str, list[str]] = {}
+        for kind, name in CSV_FILES.items():
+            path = self.dir / name
+            if path.exists() and path.stat().st_size > 0:
+                with path.open() as fh:
+                    self._csv_fields[kind] = next(csv.reader(fh))
+
+    def log(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Append one row of `kind`; returns the row as written (plain Python numbers)."""
+        clean = {"kind": kind, **{k: _plain(v) for k, v in row.items()}}
+        with (self.dir / METRICS_FILE).open("a") as fh:
+            fh.write(json.dumps(clean, allow_nan=True) + "\n")
+        if kind in CSV_FILES:
+            path = self.dir / CSV_FILES[kind]
+            fields = self._csv_fields.setdefault(kind, [k for k in clean if k != "kind"])
+            new = not path.exists() or path.stat().st_size == 0
+            with path.open("a", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(clean)
+        return clean
+
+    def save_glass_matrices(self, agent_step: int, matrices: dict[str, np.ndarray]) -> Path:
+        out = self.dir / GLASS_DIR
+        out.mkdir(exist_ok=True)
+        path = out / f"step_{agent_step:010d}.npz"
+        tmp = out / f".step_{agent_step:010d}.tmp.npz"
+        np.savez(tmp, **{k: np.asarray(v) for k, v in matrices.items()})
+        tmp.replace(path)
+        return path
+
+
+def read_metrics(run_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """All rows of metrics.jsonl (of one kind if given); a torn last line (crash mid-write) is skipped."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                continue
+            raise ValueError(f"{str(path)!r} line {i + 1} is not valid JSON") from None
+        if kind is None or row.get("kind") == kind:
+            rows.append(row)
+    return rows
+
+
+def first_non_finite(metrics: dict[str, Any]) -> str | None:
+    """Name of the first metric whose value is NaN or infinite, else None."""
+    for name, value in metrics.items():
+        v = _plain(value)
+        if isinstance(v, float) and not math.isfinite(v):
+            return name
+    return None
