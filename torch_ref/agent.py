@@ -63,11 +63,12 @@ def world_model_loss(model: WorldModel, cfg: Config, obs: torch.Tensor, action: 
     total_loss = (cfg.consistency_coef * consistency_loss + cfg.reward_coef * reward_loss
                   + cfg.value_coef * value_loss)
     metrics = {"consistency_loss": consistency_loss, "reward_loss": reward_loss, "value_loss": value_loss}
-    if glass_active:
+    if model._glass is not None:
         from torch_ref.glass import glass_loss
 
         g_loss, g_metrics = glass_loss(model._glass, zs[:-1], next_z, cfg.glass)
-        total_loss = total_loss + g_loss
+        if glass_active:  # inactive: no Glass gradient at all, so Adam skips the Glass parameters
+            total_loss = total_loss + g_loss
         metrics.update(g_metrics)
     metrics["total_loss"] = total_loss
     return total_loss, zs, metrics

@@ -1,0 +1,99 @@
+"""The parity table: per component and dtype, the largest abs/rel difference seen between the backends.
+
+The parity suite records every comparison (`ParityLog.record`); at the end of the session it writes
+`parity.json` and `parity.md` (`write_report`). `tdmpc-parity parity` runs the suite with that option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOLERANCES = {"float64": (1e-10, 1e-10), "float32": (1e-5, 1e-5)}  # (rtol, atol) defaults
+
+
+@dataclass
+class Entry:
+    component: str
+    dtype: str
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    rtol: float = 0.0
+    atol: float = 0.0
+    leaves: int = 0
+    worst_leaf: str = ""
+    tests: set[str] = field(default_factory=set)
+
+
+class ParityLog:
+    """Accumulates comparisons: component (e.g. 'update/10 steps') x dtype -> worst differences."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Entry] = {}
+        self.failures: list[str] = []
+
+    def record(self, component: str, dtype: str, leaf: str, max_abs: float, max_rel: float, rtol: float,
+               atol: float, test: str = "") -> None:
+        e = self.entries.setdefault((component, dtype), Entry(component, dtype))
+        e.leaves += 1
+        e.rtol, e.atol = max(e.rtol, rtol), max(e.atol, atol)
+        if max_abs >= e.max_abs:
+            e.max_abs, e.worst_leaf = max_abs, leaf
+        e.max_rel = max(e.max_rel, max_rel)
+        if test:
+            e.tests.add(test)
+
+    def to_json(self) -> dict:
+        rows = [
+            {"component": e.component, "dtype": e.dtype, "max_abs": e.max_abs, "max_rel": e.max_rel,
+             "rtol": e.rtol, "atol": e.atol, "leaves": e.leaves, "worst_leaf": e.worst_leaf,
+             "tests": sorted(e.tests)}
+            for e in sorted(self.entries.values(), key=lambda e: (e.component, e.dtype))
+        ]
+        return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows, "failures": self.failures}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def render_markdown(data: dict, extra: dict | None = None) -> str:
+    lines = [
+        "# Parity: torch_ref vs jax_impl",
+        "",
+        f"Generated {data['generated']} by `pytest parity/ --parity-report DIR` (`tdmpc-parity parity`).",
+        "Each row is the largest difference over every compared output leaf of that component "
+        "(same weights, same inputs, same injected noise; TF32 off). rel = |a - b| / max(|b|, atol).",
+        "",
+        "| component | dtype | max abs diff | max rel diff | tolerance (rtol, atol) | leaves | worst leaf |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in data["rows"]:
+        lines.append(
+            f"| {r['component']} | {r['dtype']} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | "
+            f"({r['rtol']:.0e}, {r['atol']:.0e}) | {r['leaves']} | `{r['worst_leaf']}` |"
+        )
+    if data.get("failures"):
+        lines += ["", "## Failures", ""] + [f"- {f}" for f in data["failures"]]
+    for title, body in (extra or {}).items():
+        lines += ["", f"## {title}", "", body]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(log: ParityLog, out_dir: str | Path, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write parity.json and parity.md into out_dir (atomically)."""
+    out = Path(out_dir)
+    data = log.to_json()
+    if extra:
+        data["notes"] = extra
+    _atomic_write(out / "parity.json", json.dumps(data, indent=2))
+    _atomic_write(out / "parity.md", render_markdown(data, extra))
+    return out / "parity.json", out / "parity.md"

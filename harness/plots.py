@@ -1,0 +1,238 @@
+"""Pictures of run folders (seed section 5.4): Glass diagnostics, eval returns, P / A / S heatmaps.
+
+Backend-free: NumPy + matplotlib's Agg canvas (a `Figure` with `FigureCanvasAgg`, no pyplot, so importing
+this module never changes the process's matplotlib backend). Reads the run-folder format of harness/runlog.py:
+`metrics.jsonl` rows of kind "glass" (env_step + the four glass_* diagnostics) and "eval" (env_step +
+episode_reward), and the matrix dumps `glass/step_<agent_step>.npz` (S (N, K), P (N, N), A (N, N)).
+
+Files written by `plot_runs` (only those with data):
+  glass_diagnostics.png        the four scalars over env steps, 2x2, one line per run, uniform reference
+                               dashed (H_cm = ln K, active = K, max mass = 1/K, cut = 1 - 1/K)
+  eval_return.png              episode_reward over env steps, one line per run
+  glass_matrices_<run>.png     P, A, S of the run's last dump, prototypes reordered so that each cluster
+                               (argmax_k S_ik) is a contiguous block
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harness.runlog import CONFIG_FILE, GLASS_DIR, is_run_dir, read_metrics
+
+DIAGNOSTICS: tuple[tuple[str, str], ...] = (
+    ("glass_H_cm", "cluster-mass entropy $H_{cm}$ (nats)"),
+    ("glass_active_clusters", "active clusters"),
+    ("glass_max_cluster_mass", "max cluster mass"),
+    ("glass_cut_mass", "transition cut mass"),
+)
+
+
+def uniform_reference(num_clusters: int) -> dict[str, float]:
+    """The diagnostics' uniform (inert) values: H_cm = ln K, active = K, max mass = 1/K, cut = 1 - 1/K."""
+    K = num_clusters
+    return {"glass_H_cm": math.log(K), "glass_active_clusters": float(K),
+            "glass_max_cluster_mass": 1.0 / K, "glass_cut_mass": 1.0 - 1.0 / K}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """What the plots need from one run folder."""
+
+    path: Path
+    label: str
+    glass_rows: list[dict[str, Any]] = field(default_factory=list)
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)
+    last_dump: Path | None = None
+    num_clusters: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.glass_rows and not self.eval_rows and self.last_dump is None
+
+
+def last_dump(run_dir: Path) -> Path | None:
+    """The newest `glass/step_*.npz` (names are zero-padded, so the lexical maximum is the last step)."""
+    dumps = sorted((Path(run_dir) / GLASS_DIR).glob("step_*.npz"))
+    return dumps[-1] if dumps else None
+
+
+def _num_clusters(run_dir: Path) -> int | None:
+    """K from config.json's glass.num_clusters (read as plain JSON: old configs still plot)."""
+    try:
+        data = json.loads((run_dir / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    value = (data.get("glass") or {}).get("num_clusters")
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """Folder names, widened with parent folders (then an index) until they are unique."""
+    for depth in range(1, 4):
+        labels = ["/".join(p.resolve().parts[-depth:]) for p in paths]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{p.name}#{i}" for i, p in enumerate(paths)]
+
+
+def load_run(run_dir: Path, label: str) -> RunData:
+    """Read one run folder; ValueError when it is not one."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or not is_run_dir(run_dir):
+        raise ValueError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE})")
+    return RunData(
+        path=run_dir, label=label,
+        glass_rows=read_metrics(run_dir, "glass"), eval_rows=read_metrics(run_dir, "eval"),
+        last_dump=last_dump(run_dir), num_clusters=_num_clusters(run_dir),
+    )
+
+
+def series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(env_step, value) of the rows holding a finite `key`, sorted by env_step."""
+    pts = [(float(r["env_step"]), float(r[key])) for r in rows
+           if isinstance(r.get(key), (int, float)) and isinstance(r.get("env_step"), (int, float))
+           and math.isfinite(float(r[key]))]
+    pts.sort(key=lambda p: p[0])
+    arr = np.asarray(pts, dtype=float).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_diagnostics(runs: Sequence[RunData], path: Path) -> Path | None:
+    """The four diagnostic scalars over env steps (2x2), one line per run, uniform reference dashed."""
+    if not any(series(r.glass_rows, k)[0].size for r in runs for k, _ in DIAGNOSTICS):
+        return None
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    ks = sorted({r.num_clusters for r in runs if r.num_clusters})
+    for ax, (key, title) in zip(axes, DIAGNOSTICS, strict=True):
+        for run in runs:
+            x, y = series(run.glass_rows, key)
+            if x.size:
+                ax.plot(x, y, marker="." if x.size < 30 else None, label=run.label)
+        for K in ks:
+            ax.axhline(uniform_reference(K)[key], color="grey", ls="--", lw=1, label=f"uniform (K={K})")
+        ax.set_title(title)
+        ax.set_xlabel("env step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Glass diagnostics")
+    return _save(fig, path)
+
+
+def plot_eval(runs: Sequence[RunData], path: Path) -> Path | None:
+    """Eval return (episode_reward) over env steps, one line per run."""
+    if not any(series(r.eval_rows, "episode_reward")[0].size for r in runs):
+        return None
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    for run in runs:
+        x, y = series(run.eval_rows, "episode_reward")
+        if x.size:
+            ax.plot(x, y, marker="o" if x.size < 30 else None, ms=3, label=run.label)
+    ax.set_xlabel("env step")
+    ax.set_ylabel("episode return")
+    ax.set_title("Evaluation return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def cluster_order(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, boundaries): prototypes sorted by cluster argmax_k S_ik (stable, so ties keep index order)
+    and the positions in that order where a new cluster block starts."""
+    labels = np.argmax(S, axis=1)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
+    return order, boundaries
+
+
+def _read_matrices(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        missing = [k for k in ("S", "P", "A") if k not in data]
+        if missing:
+            raise ValueError(f"{str(path)!r} lacks the Glass matrices {missing}")
+        return {k: np.asarray(data[k]) for k in ("S", "P", "A")}
+
+
+def plot_matrices(run: RunData, path: Path) -> Path | None:
+    """P, A and S heatmaps of the run's last dump, prototypes reordered into contiguous cluster blocks."""
+    if run.last_dump is None:
+        return None
+    m = _read_matrices(run.last_dump)
+    order, bounds = cluster_order(m["S"])
+    block = np.ix_(order, order)
+    panels = [("P (transition)", m["P"][block]), ("A = (P + P^T)/2", m["A"][block]),
+              ("S (prototype -> cluster)", m["S"][order])]
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    axes = fig.subplots(1, 3, width_ratios=[1, 1, 0.75])
+    for ax, (title, mat) in zip(axes, panels, strict=True):
+        im = ax.imshow(mat, cmap="viridis", aspect="auto", interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.85)
+        for b in bounds:
+            ax.axhline(b - 0.5, color="white", lw=0.8)
+            if mat.shape[0] == mat.shape[1]:
+                ax.axvline(b - 0.5, color="white", lw=0.8)
+        ax.set_title(title)
+        ax.set_ylabel("prototype (reordered)")
+        ax.set_yticks(range(len(order)), [str(i) for i in order], fontsize=6)
+        if mat.shape[0] == mat.shape[1]:
+            ax.set_xticks(range(len(order)), [str(i) for i in order], fontsize=6)
+            ax.set_xlabel("prototype (reordered)")
+    axes[2].set_xticks(range(m["S"].shape[1]))
+    axes[2].set_xlabel("cluster")
+    fig.suptitle(f"{run.label}: {run.last_dump.stem}")
+    return _save(fig, path)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
+
+
+def plot_runs(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Write the PNGs of the module docstring for `run_dirs` into `out_dir`; returns their paths.
+
+    ValueError when no folder is given, a folder is not a run folder, or a run has nothing to plot.
+    """
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise ValueError("plot_runs needs at least one run folder")
+    runs = [load_run(p, label) for p, label in zip(paths, _labels(paths), strict=True)]
+    for run in runs:
+        if run.empty:
+            raise ValueError(
+                f"run folder {str(run.path)!r} has nothing to plot: no glass or eval rows in metrics.jsonl "
+                f"and no {GLASS_DIR}/step_*.npz"
+            )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [plot_diagnostics(runs, out_dir / "glass_diagnostics.png"),
+               plot_eval(runs, out_dir / "eval_return.png")]
+    written += [plot_matrices(run, out_dir / f"glass_matrices_{_slug(run.label)}.png") for run in runs]
+    return [p for p in written if p is not None]

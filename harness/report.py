@@ -1,0 +1,692 @@
+"""`tdmpc-parity report results/`: merge every benchmark JSON into results/REPORT.md and PNG bar charts.
+
+Input: pytest-benchmark JSON files in `results/<machine-slug>/*.json` (machine_info with the block of
+`harness.machine`, commit_info, benchmarks[] whose extra_info follows `harness.benchmeta`). Anything else
+(not JSON, not pytest-benchmark JSON, a missing field, a record of another benchmark version, a file in the
+wrong machine folder) is refused with a ValueError naming the file, before anything is written. Input files
+are only read; REPORT.md and the charts are written to temporary files and renamed into place, so a failed
+run leaves an existing report as it was.
+
+Rates. A record's rate is units per call / stats.median, where the unit is env steps (physics control
+steps, summed over envs) when the call steps envs and updates otherwise (`update` benches); its quartile
+range is units / q3 .. units / q1. Speedups are JAX rate / torch rate, formed only between records of the
+SAME machine folder and the same settings (`MATCH_FIELDS`, per bench kind: the fields that change the work
+of one call). The central value is the ratio of the medians; the spread is the interquartile range of
+2000 bootstrap resamples of both records' per-round times (fixed seed, so the report is reproducible), or,
+when a record carries fewer than 3 per-round times, the quartile bounds
+[(u_j/q3_j)/(u_t/q1_t), (u_j/q1_j)/(u_t/q3_t)]. Speedups of one machine are summarised by their geometric
+mean. Figures of different machines are never divided. Of several records with the same machine, backend,
+profile and settings, the newest file wins; the others are listed as superseded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import flops
+from harness.benchmeta import BENCHES, bench_version, validate_record
+
+MACHINE_FIELDS = ("machine_slug", "cpu_model", "cpu_logical_cores", "gpus", "versions")
+_ARCH = ("model_size", "obs_dim", "action_dim", "enc_dim", "num_enc_layers", "latent_dim", "mlp_dim",
+         "num_bins", "num_q")
+_NUMERICS = ("glass", "dtype", "matmul_precision")
+_PLAN = ("horizon", "num_samples", "num_pi_trajs", "iterations")
+MATCH_FIELDS: dict[str, tuple[str, ...]] = {
+    "env_step": ("bench", "task", "n_envs", "action_repeat", "dtype"),
+    "plan": ("bench", "task", "n_envs", "action_repeat", "collector", *_NUMERICS, *_ARCH, *_PLAN),
+    "update": ("bench", "task", *_NUMERICS, *_ARCH, "horizon", "batch_size"),
+    "train_iteration": ("bench", "task", "n_envs", "action_repeat", "collector", "updates_per_agent_step",
+                        *_NUMERICS, *_ARCH, *_PLAN, "batch_size"),
+}
+# Fields compared in footnotes (what differs between compared columns).
+COMPARE_FIELDS = (
+    "profile", "n_envs", "collector", "updates_per_agent_step", "model_size", "params", "num_q", "glass",
+    "dtype", "matmul_precision", "batch_size", "horizon", "num_samples", "num_pi_trajs", "iterations",
+    "action_repeat", "env_steps_per_call", "agent_steps_per_call", "updates_per_call", "device",
+)
+# The seed's published table (shared/seed write-up, section 2), quoted for comparison, not measured here.
+SEED_TABLE = (
+    ("Official PyTorch (DM-Control gym)", "~11", "1x"),
+    ("seed JAX, single RTX 3080", "~350", "~32x"),
+    ("seed JAX, single RTX 3090 (Glass on)", "~115", "~10x"),
+    ("seed JAX, single RTX 4070 Ti", "~580", "~50x"),
+)
+N_BOOT = 2000
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Records
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """One benchmark record of one file, with its machine folder and the file's timestamp."""
+
+    source: Path
+    machine: str
+    name: str
+    info: dict[str, Any]
+    stats: dict[str, Any]
+    datetime: str
+    order: int  # position in reading order (ties of datetime: the later one wins)
+
+    @property
+    def backend(self) -> str:
+        return self.info["backend"]
+
+    @property
+    def unit(self) -> str:
+        return "env steps/s" if self.info["env_steps_per_call"] > 0 else "updates/s"
+
+    @property
+    def units_per_call(self) -> int:
+        i = self.info
+        return i["env_steps_per_call"] if i["env_steps_per_call"] > 0 else i["updates_per_call"]
+
+    @property
+    def rate(self) -> float:
+        """Units per second at the median time per call."""
+        return self.units_per_call / self.stats["median"]
+
+    @property
+    def rate_range(self) -> tuple[float, float]:
+        """Units per second at the q3 and q1 times per call (slow end, fast end)."""
+        return self.units_per_call / self.stats["q3"], self.units_per_call / self.stats["q1"]
+
+    @property
+    def flops_per_call(self) -> int:
+        i = self.info
+        return flops.flops_per_call(i, i["agent_steps_per_call"], i["updates_per_call"])
+
+
+@dataclass(frozen=True)
+class Machine:
+    slug: str
+    info: dict[str, Any]
+    files: tuple[Path, ...]
+
+    @property
+    def fixture(self) -> bool:
+        return bool(self.info.get("fixture"))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """torch and jax records of one machine; ratio = jax rate / torch rate with its spread."""
+
+    machine: str
+    torch: Record
+    jax: Record
+    ratio: float
+    low: float
+    high: float
+    method: str  # "bootstrap" | "quartile bounds"
+
+
+@dataclass
+class ReportData:
+    version: str
+    machines: dict[str, Machine]
+    records: list[Record]
+    superseded: list[Record] = field(default_factory=list)
+    pairs: list[Pair] = field(default_factory=list)  # matched settings
+    seed_pairs: list[Pair] = field(default_factory=list)  # official torch vs fast jax
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_file(path: Path, machine: str, version: str, order0: int = 0) -> tuple[dict[str, Any], list[Record]]:
+    """Read and check one pytest-benchmark JSON file; ValueError naming `path` on any defect."""
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a pytest-benchmark JSON file (top level is not an object)")
+    for key, tp in (("machine_info", dict), ("commit_info", dict), ("benchmarks", list), ("datetime", str),
+                    ("version", str)):
+        if not isinstance(data.get(key), tp):
+            raise ValueError(f"{path}: not a pytest-benchmark JSON file (no {tp.__name__} {key!r})")
+    mi = data["machine_info"]
+    for key in MACHINE_FIELDS:
+        if key not in mi:
+            raise ValueError(f"{path}: machine_info field {key!r} is missing (the file was not written with "
+                             "bench/conftest.py's machine hook)")
+    if mi["machine_slug"] != machine:
+        raise ValueError(f"{path}: machine_info.machine_slug {mi['machine_slug']!r} does not match its "
+                         f"folder {machine!r}; results/<machine-slug>/ holds one machine's files")
+    if not data["benchmarks"]:
+        raise ValueError(f"{path}: holds no benchmarks")
+    records = []
+    for i, rec in enumerate(data["benchmarks"]):
+        validate_record(rec, str(path), expected_version=version)
+        records.append(Record(path, machine, rec["name"], dict(rec["extra_info"]), dict(rec["stats"]),
+                              data["datetime"], order0 + i))
+    return mi, records
+
+
+def load_results(results_dir: Path, version: str | None = None) -> tuple[dict[str, Machine], list[Record]]:
+    """Every record under results_dir/<machine-slug>/*.json (sorted), all checked before any is used."""
+    results_dir = Path(results_dir)
+    version = version or bench_version()
+    if not results_dir.is_dir():
+        raise ValueError(f"{results_dir}: not a directory")
+    stray = sorted(results_dir.glob("*.json"))
+    if stray:
+        raise ValueError(f"{stray[0]}: benchmark JSON must live in {results_dir}/<machine-slug>/, "
+                         "not at the top")
+    paths = sorted(p for p in results_dir.glob("*/*.json") if p.is_file())
+    if not paths:
+        raise ValueError(f"{results_dir}: no benchmark JSON in any <machine-slug>/ folder")
+    infos: dict[str, list[tuple[str, Path, dict[str, Any]]]] = {}
+    records: list[Record] = []
+    for path in paths:
+        mi, recs = load_file(path, path.parent.name, version, order0=len(records))
+        infos.setdefault(path.parent.name, []).append((recs[0].datetime, path, mi))
+        records.extend(recs)
+    machines = {}
+    for slug, entries in infos.items():
+        newest = max(entries, key=lambda e: (e[0], str(e[1])))
+        machines[slug] = Machine(slug, newest[2], tuple(p for _, p, _ in entries))  # newest file's block
+    return machines, records
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Keys, dedup, pairs
+# ----------------------------------------------------------------------------------------------------------
+
+
+def match_key(info: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The settings that must be equal for two records (of one machine) to be compared."""
+    return tuple((k, info[k]) for k in MATCH_FIELDS[info["bench"]])
+
+
+def series_key(rec: Record) -> tuple[Any, ...]:
+    """One row of the absolute table: backend, profile and the settings."""
+    return (rec.backend, rec.info["profile"], match_key(rec.info))
+
+
+def _newest(recs: Iterable[Record]) -> Record:
+    return max(recs, key=lambda r: (r.datetime, r.order))
+
+
+def dedupe(records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """Keep the newest record per (machine, series); return (kept, superseded)."""
+    groups: dict[tuple[Any, ...], list[Record]] = {}
+    for r in records:
+        groups.setdefault((r.machine, series_key(r)), []).append(r)
+    kept, superseded = [], []
+    for recs in groups.values():
+        best = _newest(recs)
+        kept.append(best)
+        superseded.extend(r for r in recs if r is not best)
+    kept.sort(key=lambda r: r.order)
+    return kept, superseded
+
+
+def speedup(torch_rec: Record, jax_rec: Record, n_boot: int = N_BOOT, seed: int = 0
+            ) -> tuple[float, float, float, str]:
+    """(ratio of median rates jax/torch, low, high, method): bootstrap IQR or quartile bounds."""
+    if torch_rec.machine != jax_rec.machine:
+        raise ValueError(f"refusing to compare {torch_rec.source} with {jax_rec.source}: different machines")
+    ut, uj = torch_rec.units_per_call, jax_rec.units_per_call
+    ratio = jax_rec.rate / torch_rec.rate
+    dt, dj = torch_rec.stats.get("data"), jax_rec.stats.get("data")
+    if dt and dj and len(dt) >= 3 and len(dj) >= 3:
+        rng = np.random.default_rng(seed)
+        at, aj = np.asarray(dt, dtype=float), np.asarray(dj, dtype=float)
+        mt = np.median(at[rng.integers(0, len(at), size=(n_boot, len(at)))], axis=1)
+        mj = np.median(aj[rng.integers(0, len(aj), size=(n_boot, len(aj)))], axis=1)
+        boot = (uj / mj) / (ut / mt)
+        low, high = np.percentile(boot, [25, 75])
+        return ratio, float(low), float(high), "bootstrap"
+    st, sj = torch_rec.stats, jax_rec.stats
+    low = (uj / sj["q3"]) / (ut / st["q1"])
+    high = (uj / sj["q1"]) / (ut / st["q3"])
+    return ratio, low, high, "quartile bounds"
+
+
+def _pair(t: Record, j: Record) -> Pair:
+    ratio, low, high, method = speedup(t, j)
+    return Pair(t.machine, t, j, ratio, low, high, method)
+
+
+def matched_pairs(records: list[Record]) -> list[Pair]:
+    """torch/jax pairs with equal match_key on the same machine (newest record of each backend)."""
+    groups: dict[tuple[Any, ...], dict[str, list[Record]]] = {}
+    for r in records:
+        groups.setdefault((r.machine, match_key(r.info)), {}).setdefault(r.backend, []).append(r)
+    pairs = []
+    for by_backend in groups.values():
+        if "torch" in by_backend and "jax" in by_backend:
+            pairs.append(_pair(_newest(by_backend["torch"]), _newest(by_backend["jax"])))
+    return pairs
+
+
+def is_official_torch(r: Record) -> bool:
+    """The official configuration: profile official, 1 env, 1 update per agent step, MPPI collection."""
+    i = r.info
+    return (r.backend == "torch" and i["profile"] == "official" and i["n_envs"] == 1
+            and i["updates_per_agent_step"] == 1 and (i["collector"] == "mppi" or i["bench"] == "env_step"))
+
+
+def seed_pairs(records: list[Record]) -> list[Pair]:
+    """The seed's comparison per machine: official torch vs JAX `fast` profile, same bench, task and Glass."""
+    pairs = []
+    for t in records:
+        if not is_official_torch(t) or t.info["bench"] == "update":
+            continue
+        for j in records:
+            if (j.backend == "jax" and j.info["profile"] == "fast" and j.machine == t.machine
+                    and all(j.info[k] == t.info[k] for k in ("bench", "task", "glass"))):
+                pairs.append(_pair(t, j))
+    return pairs
+
+
+def geomean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+
+
+def collect(results_dir: Path) -> ReportData:
+    """Load, check, dedupe and pair everything; raises ValueError (naming the file) before any output."""
+    version = bench_version()
+    machines, records = load_results(Path(results_dir), version)
+    kept, superseded = dedupe(records)
+    return ReportData(version, machines, kept, superseded, matched_pairs(kept), seed_pairs(kept))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Markdown
+# ----------------------------------------------------------------------------------------------------------
+
+
+def fmt(x: float) -> str:
+    """3 significant digits, thousands separators for large values."""
+    if x != x:
+        return "n/a"
+    ax = abs(x)
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    if ax >= 100:
+        return f"{x:.0f}"
+    if ax >= 10:
+        return f"{x:.1f}"
+    if ax >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def gflop(x: float) -> str:
+    return fmt(x / 1e9)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def settings_label(info: dict[str, Any]) -> str:
+    """Short human label of a record's settings (per bench kind)."""
+    b = info["bench"]
+    parts = [info["task"]]
+    if b != "update":
+        parts.append(f"E={info['n_envs']}")
+    if b in ("plan", "train_iteration"):
+        parts.append(info["collector"])
+    if b == "train_iteration":
+        parts.append(f"UTD={info['updates_per_agent_step']:g}")
+    if b != "env_step":
+        parts += [info["model_size"], f"Q={info['num_q']}", "glass" if info["glass"] else "no glass",
+                  f"{info['dtype']}/{info['matmul_precision']}"]
+    if b in ("update", "train_iteration"):
+        parts.append(f"B={info['batch_size']}")
+    return " · ".join(parts)
+
+
+def _cell(r: Record) -> str:
+    lo, hi = r.rate_range
+    return f"{fmt(r.rate)} [{fmt(lo)}–{fmt(hi)}]"
+
+
+def _machine_label(m: Machine) -> str:
+    return f"{m.slug} (FIXTURE)" if m.fixture else m.slug
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any], names: Iterable[str]) -> list[str]:
+    return [f"{k}: {a[k]} vs {b[k]}" for k in names if a.get(k) != b.get(k)]
+
+
+def _absolute_section(data: ReportData, slugs: list[str]) -> list[str]:
+    out = ["## (a) Absolute rates per backend and machine",
+           "Median rate [rate at q3 time – rate at q1 time] per record; env steps are physics control steps "
+           "summed over envs. Each column is one machine; rows with no record on a machine show `—`.", ""]
+    for bench in BENCHES:
+        recs = [r for r in data.records if r.info["bench"] == bench]
+        if not recs:
+            continue
+        rows: dict[tuple[Any, ...], dict[str, Record]] = {}
+        for r in recs:
+            rows.setdefault(series_key(r), {})[r.machine] = r
+        body = []
+        for key, by_m in sorted(rows.items(), key=lambda kv: str(kv[0])):
+            any_rec = next(iter(by_m.values()))
+            body.append([key[0], key[1], settings_label(any_rec.info)]
+                        + [_cell(by_m[s]) if s in by_m else "—" for s in slugs])
+        unit = recs[0].unit
+        out += [f"### bench `{bench}` ({unit})", "",
+                table(["backend", "profile", "settings", *slugs], body), ""]
+    return out
+
+
+def _sorted_seed_pairs(data: ReportData) -> list[Pair]:
+    return sorted(data.seed_pairs, key=lambda p: (p.machine, p.torch.info["bench"], p.jax.source.name))
+
+
+def _seed_section(data: ReportData) -> list[str]:
+    out = ["## (b) The seed's table reproduced: official torch vs JAX fast profile (apples to oranges)",
+           "The seed's headline compares the official PyTorch configuration (1 env, MPPI collection, "
+           "1 update per agent step) with its JAX code at different settings (256 envs, policy-plus-noise "
+           "collection, 0.25 updates per agent step). The ratio below is therefore NOT a speedup of one "
+           "algorithm: it mixes implementation speed with a cheaper algorithm. Each row is within one "
+           "machine.", "",
+           "Published by the seed (quoted, not measured here; its sps unit is unstated):", "",
+           table(["implementation", "sps", "speedup"], [list(r) for r in SEED_TABLE]), "",
+           "Measured here:", ""]
+    if not data.seed_pairs:
+        out += ["_No machine has both an official-profile torch record and a fast-profile JAX record._", ""]
+        return out
+    rows = []
+    for i, p in enumerate(_sorted_seed_pairs(data), 1):
+        rows.append([p.machine, p.torch.info["bench"], p.torch.info["task"], p.torch.unit, _cell(p.torch),
+                     _cell(p.jax), f"{fmt(p.ratio)}× [{fmt(p.low)}–{fmt(p.high)}] (note s{i})"])
+    out += [table(["machine", "bench", "task", "unit", "torch official", "jax fast",
+                   "ratio jax/torch (not a speedup)"], rows), ""]
+    return out
+
+
+def _matched_section(data: ReportData, slugs: list[str]) -> list[str]:
+    out = ["## (c) Matched settings: same algorithm, same settings, same machine",
+           "Speedup = JAX rate / torch rate on one machine: ratio of the medians [interquartile range; "
+           "bootstrap of the per-round times, † = quartile bounds]. Never divided across machines.", ""]
+    if not data.pairs:
+        return out + ["_No machine has torch and JAX records with matching settings._", ""]
+    rows: dict[tuple[Any, ...], dict[str, Pair]] = {}
+    for p in data.pairs:
+        rows.setdefault(match_key(p.torch.info), {})[p.machine] = p
+    body = []
+    for _, by_m in sorted(rows.items(), key=lambda kv: str(kv[0])):
+        info = next(iter(by_m.values())).torch.info
+        cells = []
+        for s in slugs:
+            p = by_m.get(s)
+            mark = "" if p is None or p.method == "bootstrap" else "†"
+            cells.append("—" if p is None else f"{fmt(p.ratio)}× [{fmt(p.low)}–{fmt(p.high)}]{mark}")
+        body.append([info["bench"], settings_label(info), *cells])
+    gm = []
+    for s in slugs:
+        ratios = [p.ratio for p in data.pairs if p.machine == s]
+        gm.append(f"**{fmt(geomean(ratios))}×** (n={len(ratios)})" if ratios else "—")
+    body.append(["all", "geometric mean", *gm])
+    out += [table(["bench", "settings", *slugs], body), ""]
+    return out
+
+
+def _flop_section(data: ReportData, slugs: list[str]) -> list[str]:
+    out = ["## (d) FLOP accounting",
+           "Model matmul FLOPs from the config (harness/flops.py: 2·in·out per Linear per sample; backward "
+           "2× forward; all Q heads evaluated per ensemble call; LayerNorm, activations, MPPI bookkeeping, "
+           "Adam and physics not counted). Divide achieved GFLOP/s by the machine's peak to read a figure as "
+           "a fraction of peak.", "", "Reference: hopper-hop, 5M model, from the config profiles:", ""]
+    ref = flops.profile_flops("hopper-hop", 5)
+    out += [table(["profile", "collector", "UTD", "GFLOP per act", "GFLOP per update",
+                   "GFLOP/env step: collect", "update", "total"],
+                  [[name, v["collector"], f"{v['updates_per_agent_step']:g}", gflop(v["per_act"]),
+                    gflop(v["per_update"]), gflop(v["collect_per_env_step"]), gflop(v["update_per_env_step"]),
+                    gflop(v["total_per_env_step"])] for name, v in ref.items()]), ""]
+    seen: dict[flops.FlopConfig, Record] = {}
+    for r in data.records:
+        if r.info["bench"] != "env_step":
+            seen.setdefault(flops.flop_config(r.info), r)
+    if seen:
+        rows = []
+        for fc, r in seen.items():
+            pe = flops.flops_per_env_step(fc)
+            per_step = ([gflop(pe["collect"]), gflop(pe["update"]), gflop(pe["total"])]
+                        if r.info["bench"] == "train_iteration" else ["—", "—", "—"])
+            rows.append([r.info["bench"], settings_label(r.info), gflop(flops.plan_flops(fc)),
+                         gflop(flops.policy_act_flops(fc)), gflop(flops.update_flops(fc)), *per_step])
+        out += ["Recorded configurations (recomputed from each record's extra_info; per env step at the "
+                "record's collector and UTD, for `train_iteration` records):", "",
+                table(["bench", "settings", "GFLOP per MPPI act", "GFLOP per policy act", "GFLOP per update",
+                       "GFLOP/env step: collect", "update", "total"], rows), ""]
+    rows_g: dict[tuple[Any, ...], dict[str, Record]] = {}
+    for r in data.records:
+        if r.flops_per_call > 0:
+            rows_g.setdefault(series_key(r), {})[r.machine] = r
+    if rows_g:
+        body = []
+        for key, by_m in sorted(rows_g.items(), key=lambda kv: str(kv[0])):
+            info = next(iter(by_m.values())).info
+            body.append([key[0], info["bench"], settings_label(info)]
+                        + [fmt(by_m[s].flops_per_call / by_m[s].stats["median"] / 1e9) if s in by_m else "—"
+                           for s in slugs])
+        out += ["Achieved model GFLOP/s at the median time per call:", "",
+                table(["backend", "bench", "settings", *slugs], body), ""]
+    return out
+
+
+def _machine_rows(m: Machine) -> dict[str, str]:
+    i = m.info
+    gpus = i.get("gpus") or []
+    v = i.get("versions") or {}
+    return {
+        "fixture": "YES: synthetic, not a measurement" if m.fixture else "no",
+        "GPU": ", ".join(str(g.get("name")) for g in gpus) or "none",
+        "GPU memory (MiB)": ", ".join(str(g.get("memory_mib")) for g in gpus) or "—",
+        "driver / CUDA": f"{i.get('gpu_driver') or '—'} / {i.get('cuda_version') or '—'}",
+        "CPU": str(i.get("cpu_model")),
+        "cores (logical / physical)": f"{i.get('cpu_logical_cores')} / {i.get('cpu_physical_cores')}",
+        "RAM (GiB)": str(i.get("ram_gib")),
+        "OS / Python": f"{i.get('os')} / {i.get('python')}",
+        "JAX backend": str(i.get("jax_backend")),
+        "torch CUDA": str(i.get("torch_cuda_available")),
+        **{f"{k}": str(val) for k, val in sorted(v.items())},
+        "load average start / end": f"{i.get('load_average_start')} / {i.get('load_average_end')}",
+        "files": ", ".join(p.name for p in m.files),
+    }
+
+
+def _machines_section(data: ReportData, slugs: list[str]) -> list[str]:
+    cols = {s: _machine_rows(data.machines[s]) for s in slugs}
+    names = list(dict.fromkeys(k for c in cols.values() for k in c))
+    body = [[n, *[cols[s].get(n, "—") for s in slugs]] for n in names]
+    return ["## (f) Machines", "", table(["", *[_machine_label(data.machines[s]) for s in slugs]], body), ""]
+
+
+def _footnotes(data: ReportData, slugs: list[str]) -> list[str]:
+    out = ["## (e) What differs between compared columns", ""]
+    cols = {s: _machine_rows(data.machines[s]) for s in slugs}
+    names = [n for n in dict.fromkeys(k for c in cols.values() for k in c)
+             if n not in ("files", "load average start / end")
+             and len({cols[s].get(n) for s in slugs}) > 1]
+    out.append("- Machine columns (tables a, c, d) differ in: " + (
+        "; ".join(f"**{n}**: " + ", ".join(f"{cols[s].get(n)} ({s})" for s in slugs) for n in names)
+        if len(slugs) > 1 and names else "nothing recorded (one machine)") + ".")
+    for p in data.pairs:
+        keyed = MATCH_FIELDS[p.torch.info["bench"]]
+        extra = _diff(p.torch.info, p.jax.info, (k for k in COMPARE_FIELDS if k not in keyed))
+        t, j = p.torch.info, p.jax.info
+        out.append(f"- Matched `{t['bench']}` on {p.machine} ({settings_label(t)}): torch vs jax differ only "
+                   f"in: {'; '.join(extra) or 'nothing'}; compile seconds {fmt(t['compile_seconds'])} vs "
+                   f"{fmt(j['compile_seconds'])} (untimed).")
+    for i, p in enumerate(_sorted_seed_pairs(data), 1):
+        d = _diff(p.torch.info, p.jax.info, COMPARE_FIELDS)
+        out.append(f"- **s{i}** (table b): {p.machine}, `{p.torch.info['bench']}`: torch official vs jax "
+                   f"fast differ in: {'; '.join(d) or 'nothing'}.")
+    out.append("")
+    return out
+
+
+def render_markdown(data: ReportData, charts: dict[str, str] | None = None) -> str:
+    """The whole REPORT.md text."""
+    slugs = sorted(data.machines)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    n_files = sum(len(m.files) for m in data.machines.values())
+    out = ["# TD-MPC2 benchmark report: PyTorch reference vs JAX/MJX", "",
+           f"Generated {now} by `tdmpc-parity report` from {n_files} file(s), {len(data.records)} record(s), "
+           f"{len(data.machines)} machine(s); benchmark version `{data.version}`.", ""]
+    fixtures = [s for s in slugs if data.machines[s].fixture]
+    if fixtures:
+        out += [f"> **Warning: synthetic test fixtures, not measurements**: {', '.join(fixtures)} "
+                "(machine_info.fixture = true).", ""]
+    out += ["Rates are units per call / median seconds per call. Speedups are formed only within one machine "
+            "and only between records with the same settings; see harness/report.py for the IQR method.", ""]
+    out += _absolute_section(data, slugs)
+    out += _seed_section(data)
+    out += _matched_section(data, slugs)
+    out += _flop_section(data, slugs)
+    out += _footnotes(data, slugs)
+    out += _machines_section(data, slugs)
+    if charts:
+        out += ["## Charts", ""] + [f"![{title}]({fname})" for title, fname in charts.items()] + [""]
+    if data.superseded:
+        out += ["## Superseded records (an identical series has a newer record on the same machine)", ""]
+        out += [f"- {r.source} :: {r.name} ({r.datetime})" for r in data.superseded] + [""]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Charts and writing
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+Bars = dict[str, tuple[float, float, float]]  # machine slug -> (value, low, high)
+
+
+def _bar_chart(series: list[tuple[str, Bars]], slugs: list[str], labels: list[str], ylabel: str, title: str,
+               path: Path, hline: float | None = None) -> None:
+    """Grouped log-scale bars: one group per machine, one bar per series, error bars low..high."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(slugs))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(slugs) + 2), 4.5))
+    width = 0.8 / len(series)
+    for k, (label, bars) in enumerate(series):
+        vals = np.array([bars[s][0] if s in bars else 0.0 for s in slugs])
+        lo = np.array([bars[s][0] - bars[s][1] if s in bars else 0.0 for s in slugs])
+        hi = np.array([bars[s][2] - bars[s][0] if s in bars else 0.0 for s in slugs])
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, capsize=2, label=label[:90],
+               yerr=[np.maximum(lo, 0), np.maximum(hi, 0)])
+    if hline is not None:
+        ax.axhline(hline, color="k", lw=0.8)
+    ax.set_xticks(x, labels, rotation=15, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    try:
+        _atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def make_charts(data: ReportData, out_dir: Path) -> dict[str, str]:
+    """PNG bar charts: rates per backend and machine for each bench kind; matched speedup per machine."""
+    slugs = sorted(data.machines)
+    labels = [_machine_label(data.machines[s]) for s in slugs]
+    suffix = " (SYNTHETIC FIXTURE DATA)" if any(m.fixture for m in data.machines.values()) else ""
+    charts: dict[str, str] = {}
+    for bench in BENCHES:
+        recs = [r for r in data.records if r.info["bench"] == bench]
+        if not recs:
+            continue
+        by_series: dict[tuple[Any, ...], dict[str, Record]] = {}
+        for r in recs:
+            by_series.setdefault(series_key(r), {})[r.machine] = r
+        series = [(f"{key[0]} {key[1]}: {settings_label(next(iter(by_m.values())).info)}",
+                   {s: (r.rate, *r.rate_range) for s, r in by_m.items()})
+                  for key, by_m in sorted(by_series.items(), key=lambda kv: str(kv[0]))]
+        fname = f"report_rates_{bench}.png"
+        _bar_chart(series, slugs, labels, recs[0].unit, f"bench {bench}: median rate [IQR]{suffix}",
+                   out_dir / fname)
+        charts[f"rates, bench {bench}"] = fname
+    if data.pairs:
+        by_key: dict[tuple[Any, ...], dict[str, Pair]] = {}
+        for p in data.pairs:
+            by_key.setdefault(match_key(p.torch.info), {})[p.machine] = p
+        series = [(f"{key[0][1]}: {settings_label(next(iter(by_m.values())).torch.info)}",
+                   {s: (p.ratio, p.low, p.high) for s, p in by_m.items()})
+                  for key, by_m in sorted(by_key.items(), key=lambda kv: str(kv[0]))]
+        _bar_chart(series, slugs, labels, "JAX rate / torch rate (same machine)",
+                   f"matched-settings speedup [IQR]{suffix}", out_dir / "report_speedup.png", hline=1.0)
+        charts["matched-settings speedup"] = "report_speedup.png"
+    return charts
+
+
+def build_report(results_dir: Path, out_md: Path | None = None, charts: bool = True) -> Path:
+    """Check every JSON under results_dir/<machine-slug>/, then write REPORT.md (+ PNGs beside it).
+
+    Raises ValueError naming the offending file before writing anything; input files are never modified.
+    """
+    results_dir = Path(results_dir)
+    out_md = Path(out_md) if out_md is not None else results_dir / "REPORT.md"
+    data = collect(results_dir)
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    chart_files = make_charts(data, out_md.parent) if charts else {}
+    text = render_markdown(data, chart_files)
+    _atomic_write(out_md, lambda p: p.write_text(text))
+    return out_md
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`tdmpc-parity report RESULTS_DIR [--out FILE] [--no-charts]`; 0 on success, 2 when refused."""
+    parser = argparse.ArgumentParser(prog="tdmpc-parity report", description=__doc__.splitlines()[0])
+    parser.add_argument("results_dir", type=Path, help="folder holding <machine-slug>/*.json")
+    parser.add_argument("--out", type=Path, default=None, help="report path (default RESULTS_DIR/REPORT.md)")
+    parser.add_argument("--no-charts", action="store_true", help="skip the PNG bar charts")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        path = build_report(args.results_dir, args.out, charts=not args.no_charts)
+    except ValueError as exc:
+        print(f"tdmpc-parity report: refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""harness/report.py on the synthetic fixtures (tests/fixtures/bench, NOT measurements): merging,
+per-machine ratios checked by hand from the fixture medians, no cross-machine ratio, refusals that name the
+file and leave an existing REPORT.md and every input untouched; harness/benchmeta.py record checks."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import flops, report
+from harness.benchmeta import bench_config, bench_version, make_extra_info, validate_record
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bench"
+CPU, H100, TI = "cpu-amd-epyc-7b13-2c", "gpu-nvidia-h100-80gb", "gpu-nvidia-geforce-rtx-4070-ti-12gb"
+
+
+def raw(machine: str, name: str) -> dict:
+    """The newest fixture record `name` of `machine`, read straight from the JSON (not through the report)."""
+    found = []
+    for path in sorted((FIXTURES / machine).glob("*.json")):
+        data = json.loads(path.read_text())
+        found += [(data["datetime"], b) for b in data["benchmarks"] if b["name"] == name]
+    assert found, (machine, name)
+    return max(found, key=lambda x: x[0])[1]
+
+
+def rate(b: dict, stat: str = "median") -> float:
+    i = b["extra_info"]
+    units = i["env_steps_per_call"] or i["updates_per_call"]
+    return units / b["stats"][stat]
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A copy of the fixtures laid out as results/ (the fixtures folder itself is never written)."""
+    out = tmp_path / "results"
+    shutil.copytree(FIXTURES, out)
+    return out
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fixtures are what they claim
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_fixtures_are_marked_synthetic_and_current():
+    files = sorted(FIXTURES.glob("*/*.json"))
+    assert {p.parent.name for p in files} == {CPU, H100, TI}
+    for p in files:
+        data = json.loads(p.read_text())
+        assert data["machine_info"]["fixture"] is True, p
+        for b in data["benchmarks"]:
+            assert b["extra_info"]["bench_version"] == bench_version(), (
+                f"{p}: fixtures carry an old bench_version; see tests/fixtures/bench/README.md to refresh")
+    assert "NOT measurements" in (FIXTURES / "README.md").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Merging and ratios
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_merges_every_file_and_machine(results):
+    data = report.collect(results)
+    assert set(data.machines) == {CPU, H100, TI}
+    assert [len(data.machines[m].files) for m in (CPU, H100, TI)] == [1, 3, 1]
+    assert all(m.fixture for m in data.machines.values())
+    n_records = sum(len(json.loads(p.read_text())["benchmarks"]) for p in results.glob("*/*.json"))
+    assert len(data.records) + len(data.superseded) == n_records == 18
+    # the older H100 JAX update (2026-01-11) is superseded by the newer one (2026-01-12)
+    assert [(r.machine, r.name, r.source.name) for r in data.superseded] == [
+        (H100, "test_bench_jax_update", "2026-01-11T080000-0000000000.json")]
+
+
+def test_matched_ratios_equal_hand_computed_from_fixture_medians(results):
+    data = report.collect(results)
+    got = {(p.machine, p.torch.info["bench"]): p for p in data.pairs}
+    names = {"update": ("test_bench_torch_update", "test_bench_jax_update"),
+             "train_iteration": ("test_bench_torch_train_iteration[official]",
+                                 "test_bench_jax_train_iteration[official]"),
+             "plan": ("test_bench_torch_plan[official]", "test_bench_jax_plan[official]")}
+    expected_keys = {(CPU, "update"), (CPU, "train_iteration"), (H100, "update"), (H100, "train_iteration"),
+                     (H100, "plan"), (TI, "update")}
+    assert set(got) == expected_keys
+    text = report.render_markdown(data)
+    for machine, bench in expected_keys:
+        t, j = raw(machine, names[bench][0]), raw(machine, names[bench][1])
+        units_t = t["extra_info"]["env_steps_per_call"] or t["extra_info"]["updates_per_call"]
+        units_j = j["extra_info"]["env_steps_per_call"] or j["extra_info"]["updates_per_call"]
+        hand = (units_j / j["stats"]["median"]) / (units_t / t["stats"]["median"])
+        assert got[(machine, bench)].ratio == pytest.approx(hand, rel=1e-12)
+        assert f"{report.fmt(hand)}× [" in text
+    # the values the fixtures were built around: H100 update 0.012 s vs 0.004 s (newest JAX file) = 3x;
+    # H100 train_iteration 2 env steps / 0.030 s vs 200 / 0.8 s = 3.75x
+    assert got[(H100, "update")].ratio == pytest.approx(3.0)
+    assert got[(H100, "train_iteration")].ratio == pytest.approx(3.75)
+
+
+def test_spread_bootstrap_and_quartile_bounds(results):
+    data = report.collect(results)
+    for p in data.pairs:
+        assert p.low <= p.ratio * 1.02 and p.high >= p.ratio * 0.98 and p.low <= p.high
+    again = {(p.machine, p.torch.info["bench"]): (p.low, p.high) for p in report.collect(results).pairs}
+    assert again == {(p.machine, p.torch.info["bench"]): (p.low, p.high) for p in data.pairs}  # deterministic
+    ti = next(p for p in data.pairs if p.machine == TI)
+    assert ti.method == "quartile bounds"  # the 4070 Ti update records carry no per-round data
+    t, j = raw(TI, "test_bench_torch_update"), raw(TI, "test_bench_jax_update")
+    assert ti.low == pytest.approx(rate(j, "q3") / rate(t, "q1"))
+    assert ti.high == pytest.approx(rate(j, "q1") / rate(t, "q3"))
+    assert all(p.method == "bootstrap" for p in data.pairs if p.machine != TI)
+
+
+def test_geometric_mean_per_machine(results):
+    data = report.collect(results)
+    cpu = [p.ratio for p in data.pairs if p.machine == CPU]
+    assert len(cpu) == 2
+    hand = math.sqrt(cpu[0] * cpu[1])
+    assert report.geomean(cpu) == pytest.approx(hand)
+    assert f"**{report.fmt(hand)}×** (n=2)" in report.render_markdown(data)
+
+
+def test_no_cross_machine_ratio_is_ever_formed(results):
+    data = report.collect(results)
+    assert all(p.torch.machine == p.jax.machine == p.machine for p in data.pairs + data.seed_pairs)
+    # The 4070 Ti torch official train_iteration has the same settings as the H100 JAX official one, but no
+    # JAX record of its own: it must stay unpaired.
+    ti_torch = next(r for r in data.records if r.machine == TI and r.backend == "torch"
+                    and r.info["bench"] == "train_iteration")
+    h100_jax = next(r for r in data.records if r.machine == H100 and r.backend == "jax"
+                    and r.info["bench"] == "train_iteration" and r.info["profile"] == "official")
+    assert report.match_key(ti_torch.info) == report.match_key(h100_jax.info)
+    assert not any(p.machine == TI and p.torch.info["bench"] == "train_iteration" for p in data.pairs)
+    with pytest.raises(ValueError, match="different machines"):
+        report.speedup(ti_torch, h100_jax)
+
+
+def test_seed_table_is_official_torch_vs_fast_jax_per_machine(results):
+    data = report.collect(results)
+    assert sorted(p.machine for p in data.seed_pairs) == sorted([CPU, H100, TI])
+    for p in data.seed_pairs:
+        assert p.torch.info["profile"] == "official" and p.torch.info["collector"] == "mppi"
+        assert p.torch.info["n_envs"] == 1 and p.torch.info["updates_per_agent_step"] == 1
+        assert p.jax.info["profile"] == "fast"
+        t = raw(p.machine, "test_bench_torch_train_iteration[official]")
+        j = raw(p.machine, "test_bench_jax_train_iteration[fast]")
+        assert p.ratio == pytest.approx(rate(j) / rate(t), rel=1e-12)
+    text = report.render_markdown(data)
+    assert "not a speedup" in text and "~580" in text  # the seed's quoted table sits next to the measured one
+    assert "n_envs: 1 vs 256" in text and "collector: mppi vs policy" in text  # footnote: what differs
+
+
+def test_flop_accounting_in_report(results):
+    data = report.collect(results)
+    text = report.render_markdown(data)
+    t = raw(H100, "test_bench_torch_update")
+    cfg = bench_config("gpu", "torch")
+    per_update = flops.update_flops(cfg)
+    assert flops.update_flops(t["extra_info"]) == per_update  # recomputed from the recorded fields
+    assert report.fmt(per_update / t["stats"]["median"] / 1e9) in text  # achieved GFLOP/s
+    assert report.gflop(flops.plan_flops(cfg)) in text
+
+
+def test_build_report_writes_markdown_and_charts(results, capsys):
+    before = digest(results)
+    assert report.main([str(results)]) == 0
+    assert str(results / "REPORT.md") in capsys.readouterr().out
+    text = (results / "REPORT.md").read_text()
+    for slug in (CPU, H100, TI):
+        assert f"{slug} (FIXTURE)" in text
+    assert "synthetic test fixtures, not measurements" in text
+    for png in ("report_speedup.png", "report_rates_update.png", "report_rates_train_iteration.png"):
+        assert (results / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png})" in text
+    after = digest(results)
+    assert {k: v for k, v in after.items() if k in before} == before  # inputs untouched
+    assert not [k for k in after if k.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Refusals: each names the file, and the existing report survives
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _edit_one(results: Path, edit) -> Path:
+    """Write an edited copy of a fixture file as a new file in the same machine folder."""
+    src = results / H100 / "2026-01-12T110000-4444444444.json"
+    data = json.loads(src.read_text())
+    edit(data)
+    dst = results / H100 / "2026-02-01T000000-badbadbad0.json"
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def _drop_field(data):
+    del data["benchmarks"][1]["extra_info"]["n_envs"]
+
+
+def _other_version(data):
+    data["benchmarks"][0]["extra_info"]["bench_version"] = "deadbeef0000"
+
+
+def _drop_median(data):
+    del data["benchmarks"][0]["stats"]["median"]
+
+
+def _wrong_machine(data):
+    data["machine_info"]["machine_slug"] = CPU
+
+
+BAD = {
+    "not json": lambda r: (r / H100 / "broken.json", "{not json"),
+    "not pytest-benchmark": lambda r: (r / TI / "other.json", json.dumps({"hello": [1, 2]})),
+    "no benchmarks": lambda r: (r / TI / "empty.json", json.dumps(
+        {"machine_info": {}, "commit_info": {}, "benchmarks": [], "datetime": "x", "version": "5.3.1"})),
+    "stray top-level json": lambda r: (r / "loose.json", json.dumps({"hello": 1})),
+}
+EDITS = {"missing extra_info field": (_drop_field, "'n_envs' is missing"),
+         "other bench_version": (_other_version, "deadbeef0000"),
+         "missing stats": (_drop_median, "'median'"),
+         "wrong machine folder": (_wrong_machine, "does not match its folder")}
+
+
+def _assert_refused(results: Path, bad: Path, needle: str, capsys) -> None:
+    """`results` holds a good REPORT.md and one bad file: both entry points refuse, naming the file."""
+    good = (results / "REPORT.md").read_bytes()
+    inputs = digest(results)
+    with pytest.raises(ValueError) as exc:
+        report.build_report(results)
+    assert bad.name in str(exc.value) and needle in str(exc.value)
+    assert report.main([str(results)]) == 2
+    err = capsys.readouterr().err
+    assert bad.name in err and "refused" in err
+    assert (results / "REPORT.md").read_bytes() == good
+    assert digest(results) == inputs  # nothing written, nothing deleted
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_refuses_malformed_files(results, case, capsys):
+    report.build_report(results, charts=False)  # an existing, good report
+    path, text = BAD[case](results)
+    path.write_text(text)
+    needle = {"not json": "not valid JSON", "not pytest-benchmark": "not a pytest-benchmark JSON",
+              "no benchmarks": "machine_info field", "stray top-level json": "<machine-slug>"}[case]
+    _assert_refused(results, path, needle, capsys)
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_refuses_bad_records(results, case, capsys):
+    report.build_report(results, charts=False)  # an existing, good report
+    edit, needle = EDITS[case]
+    bad = _edit_one(results, edit)
+    _assert_refused(results, bad, needle, capsys)
+
+
+def test_refuses_empty_and_missing_folders(tmp_path):
+    with pytest.raises(ValueError, match="not a directory"):
+        report.build_report(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no benchmark JSON"):
+        report.build_report(tmp_path / "empty")
+    assert not (tmp_path / "empty" / "REPORT.md").exists()
+
+
+def test_failure_while_writing_keeps_old_report(results, monkeypatch):
+    report.build_report(results, charts=False)
+    good = (results / "REPORT.md").read_bytes()
+
+    def boom(data, charts=None):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report, "render_markdown", boom)
+    with pytest.raises(RuntimeError):
+        report.build_report(results, charts=False)
+    assert (results / "REPORT.md").read_bytes() == good
+    assert not list(results.glob(".REPORT.md.*"))
+
+
+def test_failure_midway_through_the_write_keeps_old_report(results, monkeypatch):
+    report.build_report(results, charts=False)
+    good = (results / "REPORT.md").read_bytes()
+    real_write = Path.write_text
+
+    def half_write(self, text, *args, **kwargs):
+        real_write(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        report.build_report(results, charts=False)
+    monkeypatch.undo()
+    assert (results / "REPORT.md").read_bytes() == good
+    assert not list(results.glob(".REPORT.md.*"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# benchmeta: the records the report accepts
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _record(**changes) -> dict:
+    cfg = bench_config("cpu", "torch")
+    info = make_extra_info(cfg, bench="update", device="cpu", compile_seconds=1.5, agent_steps_per_call=0,
+                           updates_per_call=1, model_size="tiny")
+    info.update(changes)
+    stats = {"min": 0.1, "max": 0.3, "mean": 0.2, "median": 0.2, "q1": 0.15, "q3": 0.25, "iqr": 0.1,
+             "rounds": 3, "data": [0.1, 0.2, 0.3]}
+    return {"name": "test_x", "extra_info": info, "stats": stats}
+
+
+def test_make_extra_info_is_accepted_and_complete():
+    rec = _record()
+    validate_record(rec, "f.json", expected_version=bench_version())
+    cfg = bench_config("cpu", "torch")
+    assert rec["extra_info"]["params"] == flops.param_counts(cfg)["total"]
+    assert rec["extra_info"]["collector"] == "none" and rec["extra_info"]["iterations"] == cfg.plan_iterations
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"n_envs": True}, "'n_envs'"),  # a bool is not an int
+    ({"backend": "tf"}, "'backend'"),
+    ({"env_steps_per_call": 2}, "'env_steps_per_call'"),  # not agent steps x action_repeat
+    ({"obs_dim": 16}, "'obs_dim'"),  # hopper has 15
+    ({"updates_per_call": 0}, "'updates_per_call'"),  # an update bench updates
+    ({"bench": "plan", "agent_steps_per_call": 1, "env_steps_per_call": 2}, "'updates_per_call'"),
+])
+def test_validate_record_names_file_and_field(changes, needle):
+    with pytest.raises(ValueError) as exc:
+        validate_record(_record(**changes), "results/m/f.json")
+    assert "results/m/f.json" in str(exc.value) and needle in str(exc.value)
+
+
+def test_validate_record_checks_stats():
+    rec = _record()
+    bad = copy.deepcopy(rec)
+    bad["stats"]["q1"] = 0.5  # q1 above the median
+    with pytest.raises(ValueError, match="f.json.*ordered"):
+        validate_record(bad, "f.json")
+    bad = copy.deepcopy(rec)
+    bad["stats"]["data"] = [0.1, -1.0]
+    with pytest.raises(ValueError, match="f.json.*'data'"):
+        validate_record(bad, "f.json")
