@@ -155,7 +155,6 @@ class Config:
     policy_noise_std: float = 0.3  # std of the Gaussian added by the `policy` collector
     action_repeat: int = 2
     mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU) | "warp" (GPU)
-    log_every: int = 1000  # agent steps between train-metric rows
     save_every: int = 0  # agent steps between checkpoints; 0 = only at the end
     seed_steps: int | None = None  # None = official max(1000, 5 * episode_length)
     episode_length: int | None = None  # None = the task's control steps / action_repeat (500 for DMC)
@@ -232,7 +231,9 @@ def resolve_config(cfg: Config) -> Config:
         seed_iterations=seed_iterations,
         # official: `seed_steps` updates at the end of the seed phase (UTD 1); in general UTD x seed data
         pretrain_updates=int(round(seed_iterations * cfg.n_envs * cfg.updates_per_step)),
-        buffer_capacity=min(cfg.buffer_size, max(cfg.steps, seed_iterations * cfg.n_envs)),
+        # official: min(buffer_size, steps). A run shorter than buffer_size never fills the FIFO, so using
+        # buffer_size alone changes no sample, and a resumed run that extends `steps` keeps its buffer shape.
+        buffer_capacity=cfg.buffer_size,
     )
 
 
@@ -278,7 +279,7 @@ def validate_config(cfg: Config) -> None:
              f"{dev!r} is not auto, cpu, cuda or cuda:N")
     positive_ints = ("steps", "eval_episodes", "eval_freq", "batch_size", "horizon", "buffer_size", "iterations",
                      "num_samples", "num_elites", "enc_dim", "mlp_dim", "latent_dim", "num_enc_layers",
-                     "simnorm_dim", "n_envs", "action_repeat", "log_every")
+                     "simnorm_dim", "n_envs", "action_repeat")
     for name in positive_ints:
         _require(getattr(cfg, name) >= 1, name, f"must be >= 1, got {getattr(cfg, name)}")
     _require(cfg.save_every >= 0, "save_every", f"must be >= 0, got {cfg.save_every}")

@@ -136,3 +136,12 @@ def first_non_finite(metrics: dict[str, Any]) -> str | None:
         if isinstance(v, float) and not math.isfinite(v):
             return name
     return None
+
+
+class NonFiniteError(RuntimeError):
+    """A logged scalar, gradient norm, Q value or env state became NaN/Inf: the run stops loudly."""
+
+    def __init__(self, agent_step: int, name: str, checkpoint: str | None):
+        self.agent_step, self.name, self.checkpoint = agent_step, name, checkpoint
+        last = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint was written yet"
+        super().__init__(f"non-finite value in {name!r} at agent step {agent_step}; the run stopped ({last})")

@@ -90,6 +90,7 @@ def policy_loss(model: WorldModel, params: Params, cfg: Config, scale_value: jax
     """
     action, info = model.pi(params, zs, pi_eps)
     qs = model.Q(params, zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep)
+    q_mean = sg(qs.mean())
     new_scale = scale_update(scale_value, qs[0], cfg.tau)
     qs = qs * (1 / new_scale)
     rho = jnp.asarray(cfg.rho, zs.dtype) ** jnp.arange(qs.shape[0], dtype=zs.dtype)
@@ -99,6 +100,7 @@ def policy_loss(model: WorldModel, params: Params, cfg: Config, scale_value: jax
         "pi_entropy": info["entropy"].mean(),
         "pi_scaled_entropy": info["scaled_entropy"].mean(),
         "pi_scale": new_scale[0],
+        "pi_q_mean": q_mean,
     }
     return loss, new_scale, metrics
 

@@ -83,6 +83,7 @@ def policy_loss(model: WorldModel, cfg: Config, scale_value: torch.Tensor, zs: t
     """
     action, info = model.pi(zs, pi_eps)
     qs = model.Q(zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep)
+    q_mean = qs.mean().detach()
     new_scale = scale_update(scale_value, qs[0], cfg.tau)
     qs = qs * (1 / new_scale)
     rho = torch.pow(cfg.rho, torch.arange(len(qs), device=zs.device, dtype=zs.dtype))
@@ -92,6 +93,7 @@ def policy_loss(model: WorldModel, cfg: Config, scale_value: torch.Tensor, zs: t
         "pi_entropy": info["entropy"].mean(),
         "pi_scaled_entropy": info["scaled_entropy"].mean(),
         "pi_scale": new_scale.squeeze(),
+        "pi_q_mean": q_mean,
     }
     return loss, new_scale, metrics
 
@@ -150,6 +152,8 @@ class TDMPC2:
         self.scale = RunningScale(cfg.tau, device=self.device, dtype=self.dtype)
         self.prev_mean = torch.zeros(self.n_envs, cfg.horizon, cfg.action_dim, device=self.device,
                                      dtype=self.dtype)
+        self.eval_prev_mean = torch.zeros(cfg.eval_episodes, cfg.horizon, cfg.action_dim, device=self.device,
+                                          dtype=self.dtype)
         self.num_updates = 0
         self.model.eval()
 
@@ -214,6 +218,31 @@ class TDMPC2:
             n = self.draw(noise_specs.pi_noise((E,), cfg))
             return pi_act(self.model, obs, n["eps"], eval_mode)
         n = self.draw(noise_specs.planner_noise(cfg, E))
-        res = plan(self.model, cfg, obs, self.prev_mean[:E], t0, n, eval_mode=eval_mode)
-        self.prev_mean[:E] = res.mean
+        warm = self.eval_prev_mean if eval_mode else self.prev_mean  # eval envs keep their own warm start
+        res = plan(self.model, cfg, obs, warm[:E], t0, n, eval_mode=eval_mode)
+        warm[:E] = res.mean
         return res.action
+
+    # -- state ---------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs (the buffer is saved by the trainer)."""
+        return {
+            "model": self.model.state_dict(),
+            "optim": self.optim.state_dict(),
+            "pi_optim": self.pi_optim.state_dict(),
+            "scale": self.scale.value.clone(),
+            "prev_mean": self.prev_mean.clone(),
+            "eval_prev_mean": self.eval_prev_mean.clone(),
+            "generator": self.generator.get_state(),
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.pi_optim.load_state_dict(state["pi_optim"])
+        self.scale.value.copy_(state["scale"])
+        self.prev_mean.copy_(state["prev_mean"])
+        self.eval_prev_mean.copy_(state["eval_prev_mean"])
+        self.generator.set_state(state["generator"])
+        self.num_updates = int(state["num_updates"])

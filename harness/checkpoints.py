@@ -1,0 +1,87 @@
+"""Checkpoint files of a run folder, backend-free: atomic writes, the `latest.json` pointer, pruning.
+
+RUN_DIR/checkpoints/step_<agent_step>/...  one folder per checkpoint (the backend writes its files in it)
+RUN_DIR/checkpoints/latest.json            {"agent_step", "dir", "backend", "files"}: written LAST, atomically
+A kill at any point leaves `latest.json` naming the previous complete checkpoint. The environment variable
+TDMPC_PARITY_KILL_AT=<point> makes the process SIGKILL itself at a named point (for the kill test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CKPT_DIR, LATEST = "checkpoints", "latest.json"
+KEEP = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated, or of another run."""
+
+
+def kill_point(name: str) -> None:
+    """SIGKILL this process if TDMPC_PARITY_KILL_AT names this point (tests of crash safety)."""
+    if os.environ.get("TDMPC_PARITY_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the same folder; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def checkpoint_dir(run_dir: str | Path, agent_step: int) -> Path:
+    return Path(run_dir) / CKPT_DIR / f"step_{agent_step:012d}"
+
+
+def write_latest(run_dir: str | Path, agent_step: int, backend: str, files: list[str]) -> None:
+    """Point `latest.json` at a complete checkpoint (call after all its files are renamed into place)."""
+    info = {"agent_step": agent_step, "dir": checkpoint_dir(run_dir, agent_step).name, "backend": backend,
+            "files": files}
+    kill_point("before_latest")
+    with atomic_file(Path(run_dir) / CKPT_DIR / LATEST) as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
+    prune(run_dir, keep=KEEP)
+
+
+def read_latest(run_dir: str | Path) -> tuple[Path, dict] | None:
+    """(checkpoint folder, info) of the newest complete checkpoint, or None when the run has none."""
+    path = Path(run_dir) / CKPT_DIR / LATEST
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        folder = Path(run_dir) / CKPT_DIR / info["dir"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{str(path)!r} is not a valid checkpoint pointer: {exc}") from None
+    missing = [f for f in info.get("files", []) if not (folder / f).exists()]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(folder)!r} lacks {missing[0]!r}")
+    return folder, info
+
+
+def prune(run_dir: str | Path, keep: int = KEEP) -> None:
+    """Delete all but the newest `keep` checkpoint folders (never the one latest.json names)."""
+    root = Path(run_dir) / CKPT_DIR
+    latest = read_latest(run_dir)
+    keep_name = latest[0].name if latest else None
+    folders = sorted(p for p in root.glob("step_*") if p.is_dir())
+    for folder in folders[:-keep]:
+        if folder.name != keep_name:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,241 @@
+"""The console command `tdmpc-parity`: train, info, plot, report, parity, bench and the CPU quick check.
+
+Backends are imported only when a command needs one; a missing backend is one clear sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.config import PROFILES, Config, load_config
+from harness.runlog import NonFiniteError
+
+BACKEND_MODULES = {"torch": "torch_ref", "jax": "jax_impl"}
+INSTALL_HINT = {"torch": "pip install torch==2.13.0 -e '.[torch]'", "jax": "pip install -e '.[jax]'"}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def backend_module(backend: str, name: str):
+    """Import `<backend package>.<name>`; a backend that is not installed is a CLIError saying how to install."""
+    if backend not in BACKEND_MODULES:
+        raise CLIError(f"unknown backend {backend!r}; choose torch or jax")
+    framework = "torch" if backend == "torch" else "jax"
+    if importlib.util.find_spec(framework) is None:
+        raise CLIError(f"backend {backend!r} is not installed (no module {framework!r}): {INSTALL_HINT[backend]}")
+    return importlib.import_module(f"{BACKEND_MODULES[backend]}.{name}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Config from flags
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None, help="torch (default) or jax")
+    p.add_argument("--task", default=None, help="official task name, e.g. hopper-hop")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="official")
+    p.add_argument("--config", default=None, metavar="YAML", help="YAML file of key: value overrides")
+    p.add_argument("--glass", default=None, metavar="PRESET", help="Glass preset: off, phase0, phase1, phase1b, phase2")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model_size=1")
+
+
+def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
+    values: dict[str, Any] = {"backend": args.backend or "torch"}
+    if args.task is not None:
+        values["task"] = args.task
+    if args.glass is not None:
+        values["glass"] = args.glass
+    values.update(extra or {})
+    return load_config(args.profile, args.config, args.overrides, values)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    counts = backend_module(cfg.backend, "train").param_counts(cfg)
+    out = {"backend": cfg.backend, "task": cfg.task, "param_counts": counts, "config": cfg.to_dict()}
+    if cfg.glass.enabled:
+        out["glass"] = cfg.to_dict()["glass"]
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _default_run_dir(cfg: Config, seeds: list[int]) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tag = f"s{seeds[0]}" if len(seeds) == 1 else "s" + "_".join(map(str, seeds))
+    return Path("runs") / f"{cfg.task}-{cfg.backend}-{tag}-{stamp}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        if args.overwrite:
+            raise CLIError("--resume and --overwrite exclude each other")
+        from harness.runlog import read_config
+
+        cfg = read_config(args.resume)
+        given = {k: v for k, v in (("steps", args.steps),) if v is not None}
+        conflicting = [a for a in ("task", "glass", "config") if getattr(args, a) is not None] + list(args.overrides)
+        if args.seed is not None and args.seed != cfg.seed:
+            conflicting.append(f"--seed {args.seed}")
+        if args.backend is not None and args.backend != cfg.backend:
+            conflicting.append(f"--backend {args.backend}")
+        if conflicting:
+            raise CLIError(f"--resume takes the config from {args.resume}; remove the conflicting option "
+                           f"{conflicting[0]!r} (only --steps may extend a resumed run)")
+        if given:
+            cfg = load_config(cfg.profile, None, None, {**_saved_values(cfg), **given})
+        return backend_module(cfg.backend, "train").train(cfg, Path(args.resume), resume=True,
+                                                          progress=not args.no_progress)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed if args.seed is not None else 1]
+    extra: dict[str, Any] = {"seed": seeds[0]}
+    if args.steps is not None:
+        extra["steps"] = args.steps
+    cfg = config_from_args(args, extra)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
+    mod = backend_module(cfg.backend, "train")
+    if len(seeds) > 1:
+        if cfg.backend != "jax":
+            raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
+        return mod.train_seeds(cfg, seeds, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
+    return mod.train(cfg, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def _saved_values(cfg: Config) -> dict[str, Any]:
+    from harness.config import DERIVED_FIELDS
+
+    data = cfg.to_dict()
+    glass = data.pop("glass")
+    out = {k: v for k, v in data.items() if k not in DERIVED_FIELDS and k != "profile"}
+    out.update({f"glass.{k}": v for k, v in glass.items()})
+    return out
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from harness.plots import plot_runs
+
+    out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "plots"
+    for path in plot_runs([Path(d) for d in args.run_dirs], out):
+        print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import report
+
+    argv = [args.results_dir]
+    if args.out:
+        argv += ["--out", args.out]
+    if args.no_charts:
+        argv.append("--no-charts")
+    return report.main(argv)
+
+
+def _pytest(argv: list[str]) -> int:
+    print("+ python -m pytest " + " ".join(argv), flush=True)
+    return subprocess.call([sys.executable, "-m", "pytest", *argv])
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    argv = ["parity/", "--parity-report", args.out, "-q", *args.pytest_args]
+    return _pytest(argv)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    argv = ["bench/", "--bench-profile", args.profile, "--bench-results", args.results, "-q", *args.pytest_args]
+    return _pytest(argv)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The CPU quick start: parity suite (+ its report), a short benchmark of both backends, the report."""
+    steps = [
+        ("parity", cmd_parity(argparse.Namespace(out=args.results, pytest_args=[]))),
+    ]
+    steps.append(("bench", cmd_bench(argparse.Namespace(profile="cpu", results=args.results, pytest_args=[]))))
+    steps.append(("report", cmd_report(argparse.Namespace(results_dir=args.results, out=None, no_charts=False))))
+    failed = [name for name, rc in steps if rc != 0]
+    print(f"check: {'FAILED: ' + ', '.join(failed) if failed else 'parity, bench and report all succeeded'}")
+    return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parser
+# ----------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tdmpc-parity", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train an agent (progress bar, metrics in a run folder)")
+    _config_args(p)
+    p.add_argument("--steps", type=int, default=None, help="agent steps (env steps = steps x action_repeat)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seeds", default=None, help="comma-separated seeds trained together (jax: vmapped)")
+    p.add_argument("--run-dir", default=None)
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("info", help="print the resolved config and parameter counts as JSON")
+    _config_args(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("plot", help="draw Glass diagnostics, eval curves and matrices of run folders")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="merge benchmark JSON into REPORT.md and charts")
+    p.add_argument("results_dir", nargs="?", default="results")
+    p.add_argument("--out", default=None)
+    p.add_argument("--no-charts", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("parity", help="run the parity suite and write parity.md / parity.json")
+    p.add_argument("--out", default="results")
+    p.add_argument("pytest_args", nargs="*")
+    p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("bench", help="run the benchmarks and store the JSON under RESULTS/<machine>/")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--results", default="results")
+    p.add_argument("pytest_args", nargs="*")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("check", help="CPU quick start: parity + a short benchmark + the report")
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "disable")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NonFiniteError as exc:
+        print(f"tdmpc-parity {args.command}: stopped: {exc}", file=sys.stderr)
+        return 3
+    except (CLIError, ValueError, FileNotFoundError) as exc:
+        print(f"tdmpc-parity {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

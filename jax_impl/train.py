@@ -1,0 +1,360 @@
+"""The JAX training loop: device-resident, one compiled program per chunk of training iterations.
+
+One iteration (ARCHITECTURE.md "The training loop") = act for all envs (MPPI or the `policy` collector;
+uniform actions in the seed phase) -> vmapped MJX env step -> buffer insert (+ reset row at an episode end)
+-> `updates_per_iteration` updates fused in a `lax.scan`. A chunk = one episode of iterations in a
+`lax.scan`, jitted once per shape; the host only logs between chunks. The whole state (agent, envs,
+buffer, keys, counters) is one pytree with a leading seed axis, so `--seeds 1,2,3` trains independent agents
+vmapped in one program (the PureJaxRL pattern); a single seed is the same program with one seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from harness.config import Config
+from harness.runlog import NonFiniteError, RunLog
+from harness.schedule import Schedule
+from jax_impl.agent import TDMPC2, AgentState
+from jax_impl.buffer import Buffer, BufferState
+from jax_impl.env import EnvState, MJXEnv
+
+
+def param_counts(cfg: Config) -> dict[str, int]:
+    """Learnable parameters per module of the JAX world model for `cfg` (shapes only, nothing computed)."""
+    agent = TDMPC2(cfg, n_envs=1)
+    params = jax.eval_shape(lambda: agent.init(jax.random.PRNGKey(0)).params)
+    return agent.model.param_counts(params)
+
+
+class TrainState(NamedTuple):
+    agent: AgentState
+    env: EnvState  # batched over n_envs
+    buffer: BufferState
+    key: jax.Array
+    iteration: jax.Array  # int32 (): vector steps done
+
+
+def _first_bad(tree: dict[str, np.ndarray]) -> tuple[int, str] | None:
+    """(iteration index, name) of the first non-finite entry of per-iteration metric arrays, else None."""
+    first: tuple[int, str] | None = None
+    for name, arr in tree.items():
+        bad = ~np.isfinite(np.asarray(arr, dtype=np.float64))
+        if bad.any():
+            idx = int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1))) if bad.ndim else 0
+            if first is None or idx < first[0]:
+                first = (idx, name)
+    return first
+
+
+# Fields that only steer the host loop: programs compiled for one value serve every value.
+LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile")
+
+
+class Programs:
+    """The pure pieces of training and their jitted (seed-vmapped) forms, for one program-shaping config.
+
+    Cached per config (`programs_for`), so several runs in one process (tests, resume) compile once.
+    `trace_counts` counts Python traces of each chunk: a retrace between iterations is a bug.
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.agent = TDMPC2(cfg)
+        self.dtype = self.agent.dtype
+        self.env = MJXEnv(cfg)
+        self.buffer = Buffer(cfg, cfg.n_envs, self.dtype)
+        self.trace_counts: Counter[str] = Counter()
+        L, vm = cfg.episode_length, jax.vmap
+        self.seed_chunk = jax.jit(vm(lambda ts: self.run_iterations(ts, L, random=True)))
+        self.train_chunk = jax.jit(vm(lambda ts: self.run_iterations(ts, L, random=False)))
+        self.pretrain = jax.jit(vm(self.pretrain_updates))
+        self.evaluate = jax.jit(vm(self.eval_episodes))
+        self.init = jax.jit(vm(self.init_state))
+        self._partial: dict[tuple[int, bool], Any] = {}
+
+    def partial_chunk(self, n: int, random: bool):
+        """A final partial episode of `n` iterations: its own compiled shape."""
+        if (n, random) not in self._partial:
+            self._partial[(n, random)] = jax.jit(jax.vmap(lambda ts: self.run_iterations(ts, n, random=random)))
+        return self._partial[(n, random)]
+
+    def init_state(self, seed: jax.Array) -> TrainState:
+        """Fresh agent, envs (random initial states) and buffer (with the reset rows) for one seed."""
+        k_agent, k_env, k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)
+        env_state = self.env.reset_batch(k_env, self.cfg.n_envs)
+        buffer = self.buffer.add_reset(self.buffer.init(), env_state.obs)
+        return TrainState(self.agent.init(k_agent), env_state, buffer, k_loop, jnp.zeros((), jnp.int32))
+
+    def updates(self, agent: AgentState, buffer: BufferState, key: jax.Array, n: int, env_steps: jax.Array):
+        """`n` updates in a lax.scan, each on a fresh uniform batch; returns (agent, mean metrics)."""
+        def one(agent, k):
+            return self.agent.update(agent, self.buffer.sample(buffer, k), env_steps)
+
+        agent, metrics = jax.lax.scan(one, agent, jax.random.split(key, n))
+        return agent, jax.tree.map(lambda m: m.mean(0), metrics)
+
+    def iteration(self, ts: TrainState, random: bool):
+        """One vector step: act -> env step -> insert (-> reset row) -> updates (train phase only)."""
+        cfg, E = self.cfg, self.cfg.n_envs
+        key, k_act, k_upd = jax.random.split(ts.key, 3)
+        obs = ts.env.obs
+        if random:
+            agent = ts.agent
+            action = jax.random.uniform(k_act, (E, cfg.action_dim), self.dtype, -1.0, 1.0)
+        else:
+            t0 = jnp.broadcast_to(ts.buffer.t == 0, (E,))
+            agent, action = self.agent.act(ts.agent, obs, t0)
+        env, tr = jax.vmap(self.env.step)(ts.env, action)
+        buffer = self.buffer.add(ts.buffer, tr.next_obs, action, tr.reward)
+        buffer = jax.lax.cond(tr.done[0], lambda b: self.buffer.add_reset(b, env.obs), lambda b: b, buffer)
+        it = ts.iteration + 1
+        out = {"reward": tr.reward, "env_finite": jnp.isfinite(tr.next_obs).all() & jnp.isfinite(tr.reward).all()}
+        if not random:
+            env_steps = it * E * cfg.action_repeat
+            agent, out["metrics"] = self.updates(agent, buffer, k_upd, cfg.updates_per_iteration, env_steps)
+        return TrainState(agent, env, buffer, key, it), out
+
+    def run_iterations(self, ts: TrainState, n: int, random: bool):
+        """A chunk: `n` iterations in a lax.scan (traced once per (n, random))."""
+        self.trace_counts[f"chunk(n={n}, random={random})"] += 1
+        return jax.lax.scan(lambda s, _: self.iteration(s, random), ts, None, length=n)
+
+    def pretrain_updates(self, ts: TrainState):
+        """The one-off `pretrain_updates` updates at the end of the seed phase."""
+        key, sub = jax.random.split(ts.key)
+        env_steps = ts.iteration * self.cfg.n_envs * self.cfg.action_repeat
+        agent, metrics = self.updates(ts.agent, ts.buffer, sub, self.cfg.pretrain_updates, env_steps)
+        return ts._replace(agent=agent, key=key), metrics
+
+    def eval_episodes(self, ts: TrainState, index: jax.Array) -> jax.Array:
+        """eval_episodes episodes side by side on fresh eval envs, MPPI in eval mode; mean return.
+
+        Eval keys derive from (seed key, eval index) only, so evaluation never perturbs training."""
+        cfg, n = self.cfg, self.cfg.eval_episodes
+        k_env, k_act = jax.random.split(jax.random.fold_in(jax.random.fold_in(ts.key, 10_000), index))
+        env = self.env.reset_batch(k_env, n)
+        agent = ts.agent._replace(key=k_act, prev_mean=jnp.zeros((n, cfg.horizon, cfg.action_dim), self.dtype))
+
+        def step(carry, t):
+            env, agent, ret = carry
+            agent, action = self.agent.act(agent, env.obs, jnp.full((n,), t == 0), eval_mode=True)
+            env, tr = jax.vmap(self.env.step)(env, action)
+            return (env, agent, ret + tr.reward), None
+
+        (_, _, ret), _ = jax.lax.scan(step, (env, agent, jnp.zeros((n,), jnp.float32)),
+                                      jnp.arange(cfg.episode_length))
+        return ret.mean()
+
+
+
+_PROGRAMS: dict[Config, Programs] = {}
+
+
+def programs_for(cfg: Config) -> Programs:
+    """The (cached) compiled programs of `cfg`; host-loop fields do not change them."""
+    key = replace(cfg, **{f: Config.__dataclass_fields__[f].default for f in LOOP_FIELDS})
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = Programs(key)
+    return _PROGRAMS[key]
+
+
+class Trainer:
+    """Runs `len(seeds)` independent JAX TD-MPC2 agents vmapped over a leading seed axis."""
+
+    def __init__(self, cfg: Config, run_dirs: list[Path], seeds: list[int], resume: bool = False,
+                 overwrite: bool = False, progress: bool = True):
+        if len(run_dirs) != len(seeds):
+            raise ValueError("one run folder per seed")
+        self.cfg, self.seeds, self.run_dirs, self.progress = cfg, seeds, run_dirs, progress
+        self.sched = Schedule(cfg)
+        self.programs = programs_for(cfg)
+        self.agent, self.buffer = self.programs.agent, self.programs.buffer
+        self.logs = [RunLog(d, replace(cfg, seed=s), resume=resume, overwrite=overwrite)
+                     for d, s in zip(run_dirs, seeds, strict=True)]
+        self.compile_seconds: dict[str, float] = {}
+        self.last_eval, self.last_save, self.last_diag = -1, 0, 0
+        self.elapsed_before = 0.0
+        self.state = self._restore() if resume else None
+        self.resumed = self.state is not None
+        if self.state is None:
+            self.state = self.programs.init(jnp.asarray(seeds, jnp.uint32))
+
+    # -- host side -----------------------------------------------------------------------------------------
+    def _timed(self, name: str, fn, *args):
+        start = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        if name not in self.compile_seconds:
+            self.compile_seconds[name] = time.perf_counter() - start  # first call: compile + one run
+        return out
+
+    def _counters(self, iteration: int) -> dict[str, Any]:
+        return {"agent_step": self.sched.agent_step(iteration), "env_step": self.sched.env_step(iteration),
+                "elapsed": self.elapsed_before + time.perf_counter() - self.t_start}
+
+    def _check(self, out: dict[str, Any], iteration0: int) -> None:
+        """NaN guard on a chunk's outputs: the first non-finite metric or env state stops the run."""
+        arrays = {"env state (observation/reward)": np.where(np.asarray(out["env_finite"]), 0.0, np.nan)}
+        arrays.update({k: np.asarray(v) for k, v in out.get("metrics", {}).items()})
+        for s in range(len(self.seeds)):
+            bad = _first_bad({k: v[s] for k, v in arrays.items()})
+            if bad is not None:
+                from jax_impl.checkpoint import last_checkpoint
+
+                step = self.sched.agent_step(iteration0 + bad[0] + 1)
+                raise NonFiniteError(step, f"{bad[1]} (seed {self.seeds[s]})", last_checkpoint(self.run_dirs[s]))
+
+    def _log_eval(self, iteration: int) -> None:
+        index = self.sched.eval_index(iteration)
+        returns = np.asarray(self._timed("evaluate", self.programs.evaluate, self.state,
+                                         jnp.full((len(self.seeds),), index, jnp.int32)))
+        for log, r in zip(self.logs, returns, strict=True):
+            log.log("eval", {**self._counters(iteration), "episode_reward": float(r)})
+        self.last_eval = index
+
+    def glass_diagnostics(self, ts: TrainState) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Glass scalars and S/P/A matrices on a fresh batch (host side, at diagnostic intervals)."""
+        from jax_impl.glass import glass_loss, glass_matrices
+
+        model, params = self.agent.model, ts.agent.params
+        obs, action, _ = self.buffer.sample(ts.buffer, jax.random.fold_in(ts.key, 20_000))
+        next_z = model.encode(params, obs[1:])
+        zs = [model.encode(params, obs[0])]
+        for t in range(self.cfg.horizon - 1):
+            zs.append(model.next(params, zs[-1], action[t]))
+        z_src = jnp.stack(zs)
+        _, metrics = glass_loss(params["_glass"], z_src, next_z, self.cfg.glass)
+        return ({k: float(v) for k, v in metrics.items()},
+                glass_matrices(params["_glass"], z_src, next_z, self.cfg.glass))
+
+    def _log_glass(self, iteration: int) -> None:
+        for s, log in enumerate(self.logs):
+            ts = jax.tree.map(lambda x: x[s], self.state)  # noqa: B023
+            metrics, matrices = self.glass_diagnostics(ts)
+            log.log("glass", {**self._counters(iteration), **metrics})
+            log.save_glass_matrices(self.sched.agent_step(iteration), matrices)
+        self.last_diag = self.sched.glass_diag_index(iteration)
+
+    def run(self) -> dict[str, Any]:
+        cfg, sched, L = self.cfg, self.sched, self.cfg.episode_length
+        self.t_start = time.perf_counter()
+        iteration = int(np.asarray(self.state.iteration)[0])
+        total = sched.total_iterations
+        if sched.eval_due(iteration, self.last_eval):
+            self._log_eval(iteration)
+        bar = tqdm(total=sched.env_step(total) * len(self.seeds), initial=sched.env_step(iteration) * len(self.seeds),
+                   unit="env step", unit_scale=True, disable=not self.progress, dynamic_ncols=True,
+                   desc=f"jax {cfg.task} x{len(self.seeds)} seeds")
+        rows: list[dict[str, Any]] = [{} for _ in self.seeds]
+        while iteration < total:
+            n = min(L, total - iteration)
+            random = sched.random_actions(iteration)
+            p = self.programs
+            if n == L:
+                fn, name = (p.seed_chunk, "seed_chunk") if random else (p.train_chunk, "train_chunk")
+            else:  # a final partial episode: its own (second) compiled shape
+                fn, name = p.partial_chunk(n, random), "partial_chunk"
+            start = time.perf_counter()
+            self.state, out = self._timed(name, fn, self.state)
+            chunk_seconds = time.perf_counter() - start
+            self._check(out, iteration)
+            iteration += n
+            bar.update(sched.env_step(n) * len(self.seeds))
+            metrics = {k: np.asarray(v).mean(axis=1) for k, v in out.get("metrics", {}).items()}
+            if iteration == cfg.seed_iterations:
+                self.state, pre = self._timed("pretrain", p.pretrain, self.state)
+                self._check({"env_finite": np.ones((len(self.seeds), 1), bool),
+                             "metrics": {k: np.asarray(v)[:, None] for k, v in pre.items()}}, iteration - 1)
+                metrics = {k: np.asarray(v) for k, v in pre.items()}
+            if n < L:
+                break
+            # ---- episode boundary (the envs have auto-reset inside the chunk)
+            ep_return = np.asarray(out["reward"]).sum(axis=1).mean(axis=-1)  # (seeds,)
+            sps = sched.env_step(n) * len(self.seeds) / max(chunk_seconds, 1e-9)
+            for s, log in enumerate(self.logs):
+                rows[s] = log.log("train", {**self._counters(iteration), "episode_reward": float(ep_return[s]),
+                                            "episode_length": L, "steps_per_second": sps,
+                                            **{k: float(v[s]) for k, v in metrics.items()}})
+            bar.set_postfix(ret=f"{float(ep_return.mean()):.1f}", sps=f"{sps:.0f}")
+            if sched.eval_due(iteration, self.last_eval):
+                self._log_eval(iteration)
+            if sched.glass_diag_due(iteration, self.last_diag) and iteration >= cfg.seed_iterations:
+                self._log_glass(iteration)
+            if sched.save_due(iteration, self.last_save):
+                self.save(iteration)
+                self.last_save = sched.save_index(iteration)
+        bar.close()
+        if iteration > 0 and iteration % L == 0:
+            self.save(iteration)
+        self._save_final_models()
+        return {"run_dirs": [str(d) for d in self.run_dirs], "agent_steps": sched.agent_step(iteration),
+                "env_steps": sched.env_step(iteration), "compile_seconds": dict(self.compile_seconds),
+                "last_train": rows}
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def save(self, iteration: int) -> None:
+        from jax_impl import checkpoint
+
+        meta = {"last_eval": self.last_eval, "last_save": self.sched.save_index(iteration),
+                "last_diag": self.last_diag, "elapsed": self.elapsed_before + time.perf_counter() - self.t_start}
+        for s, run_dir in enumerate(self.run_dirs):
+            ts = jax.tree.map(lambda x: x[s], self.state)  # noqa: B023
+            checkpoint.save(run_dir, self.sched.agent_step(iteration), self.cfg, ts, meta)
+
+    def _restore(self) -> TrainState | None:
+        from jax_impl import checkpoint
+
+        template = jax.eval_shape(lambda: jax.vmap(self.programs.init_state)(jnp.zeros((1,), jnp.uint32)))
+        template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), template)
+        states, metas = [], []
+        for run_dir in self.run_dirs:
+            found = checkpoint.load(run_dir, self.cfg, template)
+            if found is None:
+                return None
+            states.append(found[0])
+            metas.append(found[1])
+        meta = metas[0]
+        self.last_eval, self.last_save, self.last_diag = meta["last_eval"], meta["last_save"], meta["last_diag"]
+        self.elapsed_before = float(meta["elapsed"])
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+    def _save_final_models(self) -> None:
+        from harness.weights import save_weights
+        from jax_impl.weights import to_canonical
+
+        for s, run_dir in enumerate(self.run_dirs):
+            params = jax.tree.map(lambda x: x[s], self.state.agent.params)  # noqa: B023
+            save_weights(Path(run_dir) / "model.npz", to_canonical(self.agent.model, params))
+
+
+def _run_dirs(run_dir: Path, seeds: list[int]) -> list[Path]:
+    return [Path(run_dir)] if len(seeds) == 1 else [Path(run_dir) / f"seed_{s}" for s in seeds]
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> int:
+    """Console entry: run (or resume) one seed; 0 on success."""
+    return train_seeds(cfg, [cfg.seed], run_dir, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def train_seeds(cfg: Config, seeds: list[int], run_dir: str | Path, resume: bool = False, overwrite: bool = False,
+                progress: bool = True) -> int:
+    """Console entry: `--seeds 1,2,3` trains independent agents vmapped in one program."""
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds has a repeated seed: {seeds}")
+    trainer = Trainer(cfg, _run_dirs(Path(run_dir), seeds), seeds, resume=resume, overwrite=overwrite,
+                      progress=progress)
+    summary = trainer.run()
+    compiled = ", ".join(f"{k} {v:.1f}s" for k, v in summary["compile_seconds"].items())
+    print(f"run folder(s): {', '.join(summary['run_dirs'])} ({summary['env_steps']} env steps per seed; "
+          f"first calls incl. compile: {compiled})")
+    return 0
