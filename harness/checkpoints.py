@@ -3,7 +3,7 @@
 RUN_DIR/checkpoints/step_<agent_step>/...  one folder per checkpoint (the backend writes its files in it)
 RUN_DIR/checkpoints/latest.json            {"agent_step", "dir", "backend", "files"}: written LAST, atomically
 A kill at any point leaves `latest.json` naming the previous complete checkpoint. The environment variable
-TDMPC_PARITY_KILL_AT=<point> makes the process SIGKILL itself at a named point (for the kill test).
+TDMPC_PARITY_KILL_AT=<point>[:N] makes the process SIGKILL itself at a named point (for the kill test).
 """
 
 from __future__ import annotations
@@ -25,9 +25,18 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, truncated, or of another run."""
 
 
+_KILL_COUNTS: dict[str, int] = {}
+
+
 def kill_point(name: str) -> None:
-    """SIGKILL this process if TDMPC_PARITY_KILL_AT names this point (tests of crash safety)."""
-    if os.environ.get("TDMPC_PARITY_KILL_AT") == name:
+    """SIGKILL this process when TDMPC_PARITY_KILL_AT is `name` or `name:N` (the N-th time the point is
+    reached); used by the tests of crash safety."""
+    want = os.environ.get("TDMPC_PARITY_KILL_AT", "")
+    point, _, nth = want.partition(":")
+    if point != name:
+        return
+    _KILL_COUNTS[name] = _KILL_COUNTS.get(name, 0) + 1
+    if _KILL_COUNTS[name] == (int(nth) if nth else 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

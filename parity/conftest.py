@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import pytest
+
+os.environ.setdefault("MUJOCO_GL", "disable")
+if importlib.util.find_spec("torch") is not None:  # tiny models: one thread, no OpenMP spin on shared cores
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

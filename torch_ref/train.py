@@ -150,6 +150,11 @@ class Trainer:
         t0 = torch.full((E,), self.buffer.t == 0, device=self.device)
         return self.agent.act(self._tensor(obs), t0)
 
+    def _log_eval(self) -> None:
+        reward = self.evaluate()
+        self.log.log("eval", {**self._counters(), "episode_reward": reward})
+        self.last_eval = self.sched.eval_index(self.iteration)
+
     def _counters(self) -> dict[str, Any]:
         it = self.iteration
         return {"agent_step": self.sched.agent_step(it), "env_step": self.sched.env_step(it),
@@ -163,8 +168,7 @@ class Trainer:
         obs, _ = self.env.reset()
         self.buffer.add_reset(self._tensor(obs))
         if sched.eval_due(self.iteration, self.last_eval):
-            self.log.log("eval", {**self._counters(), "episode_reward": self.evaluate()})
-            self.last_eval = sched.eval_index(self.iteration)
+            self._log_eval()
         ep_return = np.zeros(cfg.n_envs)
         window: dict[str, list[float]] = {}
         window_start, window_iter = time.perf_counter(), self.iteration
@@ -200,16 +204,16 @@ class Trainer:
             bar.set_postfix(ret=f"{last['episode_reward']:.1f}", sps=f"{last['steps_per_second']:.0f}")
             ep_return[:], window = 0.0, {}
             if sched.eval_due(self.iteration, self.last_eval):
-                self.log.log("eval", {**self._counters(), "episode_reward": self.evaluate()})
-                self.last_eval = sched.eval_index(self.iteration)
+                self._log_eval()
             if sched.glass_diag_due(self.iteration, self.last_diag) and self.buffer.num_episodes > 0:
                 self.log.log("glass", {**self._counters(), **self.glass_diagnostics()})
                 self.last_diag = sched.glass_diag_index(self.iteration)
             if sched.save_due(self.iteration, self.last_save):
                 self.save()
                 self.last_save = sched.save_index(self.iteration)
-            obs, _ = self.env.reset()
-            self.buffer.add_reset(self._tensor(obs))
+            if self.iteration < total:  # the final boundary is checkpointed before any reset
+                obs, _ = self.env.reset()
+                self.buffer.add_reset(self._tensor(obs))
             window_start, window_iter = time.perf_counter(), self.iteration
         bar.close()
         if sched.episode_end(self.iteration - 1) and self.iteration > 0:

@@ -1,0 +1,202 @@
+"""DMC environments for the JAX twin: MuJoCo Playground MJX envs with the official TD-MPC2 DMC semantics.
+
+What is taken from Playground (`registry.load(name, config_overrides={"impl": cfg.mjx_impl})`): the XML and
+its MJX model, the random initial state (`env.reset`), the physics step (`mjx_env.step`, n_substeps MJX
+steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`, `_get_reward`).
+
+What is done here instead of Playground's `step` and its brax wrappers, to match the torch reference
+(`torch_ref/env.py`, the official dm_control wrapper):
+- One agent step = `cfg.action_repeat` control steps with the same action, rewards SUMMED.
+- Actions in [-1, 1] are mapped linearly onto the actuator ctrlrange (dm_control `action_scale.Wrapper`;
+  the identity for every DMC task, whose ctrlrange is [-1, 1]).
+- Observation/reward timing of dm_control: dm_control's `Physics.step` ends with `mj_step1`, so after a
+  control step the position- and velocity-dependent quantities (xpos, xmat, xipos, subtree velocities,
+  position/velocity sensors) describe the NEW state, while acceleration-stage sensors (touch) still come
+  from the last sub-step's `mj_step2`. `mjx.step` is forward-then-integrate, so Playground's own `step`
+  computes obs/reward from kinematics one physics sub-step old (measured: hopper speed off by up to 0.47,
+  cartpole cos/sin of the pole angle by up to 0.08). `sync_kinematics` re-runs the position and velocity
+  stages (no collision, no constraint solve) after each control step, which reproduces dm_control's
+  timing exactly; touch stays from the last sub-step, as in dm_control.
+- Episodes of `cfg.episode_length` agent steps, never terminated. At the end the env resets itself with a
+  FRESH random initial state drawn from a new key (no cached reset state, unlike the brax wrapper's
+  default `full_reset=False`). `Transition.next_obs` is the true final observation of the step; the new
+  state's `obs` is then the reset observation.
+- Pytree types are stable: reward, Playground's NaN flag and the metrics are cast to strong float32, so a
+  jitted step compiles once (Playground's `reward/standing` metric otherwise turns weak-typed after the
+  first step and forces a recompile).
+
+Playground's NaN flag (`state.playground.done`, 1.0 when qpos/qvel turned NaN) is kept but does not end
+the episode; dm_control would raise a PhysicsError instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from mujoco import mjx
+from mujoco_playground import State as PlaygroundState
+from mujoco_playground import registry
+from mujoco_playground import step as playground_step
+
+from harness.config import Config
+from harness.tasks import TaskSpec, get_task
+
+
+@struct.dataclass
+class EnvState:
+    """One env: the Playground state, agent steps taken in this episode, and the key for the next reset."""
+
+    playground: PlaygroundState
+    t: jax.Array  # int32
+    key: jax.Array  # PRNG key (raw uint32[2])
+
+    @property
+    def obs(self) -> jax.Array:
+        """The current observation (the reset observation right after an auto-reset)."""
+        return self.playground.obs
+
+
+@struct.dataclass
+class Transition:
+    """What one agent step produced: the true next observation, the summed reward, the episode end."""
+
+    next_obs: jax.Array  # float32 (obs_dim,): observation after the step, before any auto-reset
+    reward: jax.Array  # float32 (): sum of the action_repeat control-step rewards
+    done: jax.Array  # bool (): the episode ended with this step (truncation; never a termination)
+
+
+def _f32(x: jax.Array) -> jax.Array:
+    """Strong (not weak-typed) float32."""
+    return jax.lax.convert_element_type(x, jnp.float32)
+
+
+def sync_kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
+    """dm_control's post-step `mj_step1` without collision: position and velocity stages of the NEW state.
+
+    Recomputes kinematics, com positions, cameras/lights, tendons, position sensors, com velocities and
+    velocity sensors (subtree velocities included). Acceleration-stage sensors keep their last-sub-step
+    values, as after dm_control's `mj_step2`. The Warp backend has no stage functions: it runs a full
+    `mjx.forward` (acceleration sensors then describe the new state, one sub-step later than dm_control).
+    """
+    if model.impl != mjx.Impl.JAX:
+        return mjx.forward(model, data)
+    data = mjx.kinematics(model, data)
+    data = mjx.com_pos(model, data)
+    data = mjx.camlight(model, data)
+    data = mjx.tendon(model, data)
+    data = mjx.sensor_pos(model, data)
+    data = mjx.com_vel(model, data)
+    return mjx.sensor_vel(model, data)
+
+
+class MJXEnv:
+    """A Playground DMC task with the official semantics; `reset` and `step` are pure, jit/vmap-able."""
+
+    def __init__(self, cfg: Config):
+        if cfg.episode_length is None:
+            raise ValueError("MJXEnv needs a resolved config (episode_length is None); use load_config()")
+        self.task_spec: TaskSpec = get_task(cfg.task)
+        if self.task_spec.playground is None:
+            raise ValueError(f"task {cfg.task!r} has no MuJoCo Playground environment")
+        self.episode_length = int(cfg.episode_length)
+        self.action_repeat = int(cfg.action_repeat)
+        try:
+            self.pg_env = registry.load(self.task_spec.playground, config_overrides={"impl": cfg.mjx_impl})
+        except Exception as exc:  # e.g. ReacherEasy: playground 0.2.0 calls MjSpec.find_body (not in 3.17)
+            raise RuntimeError(
+                f"Playground cannot build {self.task_spec.playground} ({cfg.task}) with the installed "
+                f"mujoco/playground versions: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.mj_model = self.pg_env.mj_model
+        self.mjx_model = self.pg_env.mjx_model
+        self.n_substeps = int(self.pg_env.n_substeps)
+        self.action_dim = int(self.mj_model.nu)
+        lo, hi = self.mj_model.actuator_ctrlrange[:, 0], self.mj_model.actuator_ctrlrange[:, 1]
+        if not np.all(self.mj_model.actuator_ctrllimited) or not np.all(np.isfinite([lo, hi])):
+            raise ValueError(f"{cfg.task}: actions can only be rescaled for finite, limited ctrlranges")
+        # ctrl = center + half * a: exact for [-1, 1] (center 0, half 1), as dm_control's float64 rescale.
+        self._center = jnp.asarray((lo + hi) / 2, jnp.float32)
+        self._half = jnp.asarray((hi - lo) / 2, jnp.float32)
+        self.obs_dim = int(jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs.shape[0])
+        self._reset_batch = jax.jit(lambda key, n: jax.vmap(self.reset)(jax.random.split(key, n)),
+                                    static_argnums=1)
+
+    # --- the Playground task's functions, callable on any MJX data ------------------------------------
+
+    def obs_fn(self, data: mjx.Data, info: dict[str, Any] | None = None) -> jax.Array:
+        """Playground's observation function on `data` (float32), in dm_control's layout."""
+        return _f32(self.pg_env._get_obs(data, {} if info is None else info))
+
+    def reward_fn(self, data: mjx.Data, ctrl: jax.Array, info: dict[str, Any] | None = None,
+                  metrics: dict[str, jax.Array] | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Playground's reward function on `data` and the applied `ctrl`: (reward, reward-term metrics)."""
+        m = dict(metrics) if metrics is not None else {}
+        r = self.pg_env._get_reward(data, ctrl, {} if info is None else info, m)
+        return _f32(r), {k: _f32(v) for k, v in m.items()}
+
+    def action_to_ctrl(self, action: jax.Array) -> jax.Array:
+        """dm_control `action_scale.Wrapper`: [-1, 1] -> actuator ctrlrange, linearly."""
+        if jnp.shape(action) != (self.action_dim,):
+            raise ValueError(
+                f"{self.task_spec.name}: action must have shape ({self.action_dim},), got {jnp.shape(action)}"
+            )
+        return self._center + self._half * _f32(action)
+
+    def control_step(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
+        """One control step (`pg_env.dt`: n_substeps MJX steps with `ctrl`), then dm_control's timing sync."""
+        return sync_kinematics(self.mjx_model, playground_step(self.mjx_model, data, ctrl, self.n_substeps))
+
+    # --- episodes -----------------------------------------------------------------------------------------
+
+    def _playground_reset(self, key: jax.Array) -> PlaygroundState:
+        s = self.pg_env.reset(key)
+        return s.replace(obs=_f32(s.obs), reward=_f32(s.reward), done=_f32(s.done),
+                         metrics={k: _f32(v) for k, v in s.metrics.items()})
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """A fresh episode from Playground's random initial state; `key` also seeds the later auto-resets."""
+        key, sub = jax.random.split(key)
+        return EnvState(playground=self._playground_reset(sub), t=jnp.zeros((), jnp.int32), key=key)
+
+    def step(self, state: EnvState, action: jax.Array) -> tuple[EnvState, Transition]:
+        """One agent step (action_repeat control steps, rewards summed); auto-reset after episode_length.
+
+        The reset is a `lax.cond`; under `vmap` it becomes a select, so every vmapped step also computes a
+        reset (one `mjx.forward`, ~1/8 of a hopper agent step's physics).
+        """
+        ctrl = self.action_to_ctrl(action)
+        pg = state.playground
+
+        def one(data: mjx.Data, _: None) -> tuple[mjx.Data, tuple[jax.Array, dict[str, jax.Array]]]:
+            data = self.control_step(data, ctrl)
+            return data, self.reward_fn(data, ctrl, pg.info, pg.metrics)
+
+        data, (rewards, metrics) = jax.lax.scan(one, pg.data, None, length=self.action_repeat)
+        reward = jnp.sum(rewards)
+        obs = self.obs_fn(data, pg.info)
+        nan = jnp.isnan(data.qpos).any() | jnp.isnan(data.qvel).any()
+        stepped = pg.replace(data=data, obs=obs, reward=reward, done=_f32(nan),
+                             metrics=jax.tree.map(lambda x: x[-1], metrics))
+        t = state.t + 1
+        done = t >= self.episode_length
+        key, sub = jax.random.split(state.key)
+        new_pg = jax.lax.cond(done, lambda: self._playground_reset(sub), lambda: stepped)
+        new_state = EnvState(playground=new_pg, t=jnp.where(done, 0, t).astype(jnp.int32), key=key)
+        return new_state, Transition(next_obs=obs, reward=reward, done=done)
+
+    def reset_batch(self, key: jax.Array, n_envs: int) -> EnvState:
+        """`n_envs` independent envs (vmapped `reset` over split keys); step them with `jax.vmap(step)`.
+
+        Jitted (n_envs static): run eagerly, the vmapped reset takes ~25 s on CPU, and its uncommitted
+        output arrays would make a jitted step compile a second time.
+        """
+        return self._reset_batch(key, n_envs)
+
+
+def make_env(cfg: Config) -> MJXEnv:
+    """The MJX env of `cfg.task` with the config's episode length, action repeat and physics backend."""
+    return MJXEnv(cfg)

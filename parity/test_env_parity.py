@@ -1,0 +1,307 @@
+"""Environment parity on hopper-hop: dm_control (torch_ref.env) vs MuJoCo Playground on MJX (jax_impl.env).
+
+1. The observation and reward functions agree on the SAME physics states (taken from a dm_control rollout,
+   plus near-upright states where the hop and stand rewards are not 0).
+2. MJX stepping (the JAX env's control step, float32) agrees with MuJoCo C stepping (float64, dm_control's
+   `Physics.step`) of the SAME MjModel, Playground's, over a short horizon with the same actions; this also
+   checks the JAX env's dm_control observation timing (kinematics of the new state, touch one sub-step old).
+3. `measure_xml_drift` measures how far Playground's XML (solver iterations 4, ls_iterations 10, eulerdamp
+   off) takes the dynamics from dm_control's XML (iterations 100): both in MuJoCo C, same states and
+   actions. It lives here, not in `harness/` (which may not import mujoco) nor in one backend (it needs
+   dm_control's physics and the Playground model the JAX env steps); `drift_notes` formats it for the
+   parity report (`parity/conftest.py` calls it).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from harness.config import load_config
+from jax_impl.env import MJXEnv
+from jax_impl.env import make_env as make_jax_env
+from parity.helpers import compare
+from torch_ref.env import DMControlEnv, flatten_observation
+from torch_ref.env import make_env as make_torch_env
+
+TASK = "hopper-hop"
+N_TOUCH = 2  # hopper obs: qpos[1:] (6), qvel (7), log1p(touch) (2)
+
+
+@functools.lru_cache(maxsize=4)
+def _jax_env(task: str) -> MJXEnv:
+    return make_jax_env(load_config(overrides=[f"task={task}"]))
+
+
+def _physics_of(mj_model: mujoco.MjModel, like: Any) -> Any:
+    """A dm_control Physics of `like`'s class (so the task's helpers work) around a copy of `mj_model`."""
+    from dm_control.mujoco import wrapper
+
+    return type(like).from_model(wrapper.MjModel(copy.copy(mj_model)))
+
+
+def _copy_state(dst: Any, src: Any) -> None:
+    """Copy the integration state (qpos, qvel, act, ctrl, warm start, time, ...) and recompute dst."""
+    sig = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(src.model.ptr, sig))
+    mujoco.mj_getState(src.model.ptr, src.data.ptr, state, sig)
+    mujoco.mj_setState(dst.model.ptr, dst.data.ptr, state, sig)
+    dst.forward()
+
+
+def rollout_states(env: DMControlEnv, n_agent_steps: int, seed: int) -> dict[str, np.ndarray]:
+    """dm_control rollout with uniform random actions; the physics state after every agent step."""
+    env.reset()
+    rng = np.random.default_rng(seed)
+    data = env.physics.data
+    keys = ("qpos", "qvel", "ctrl", "qacc_warmstart")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for _ in range(n_agent_steps):
+        env.step(rng.uniform(-1, 1, env.action_dim))
+        for k in keys:
+            out[k].append(np.array(getattr(data, k)))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def upright_states(n: int, nq: int, nv: int, nu: int, seed: int) -> dict[str, np.ndarray]:
+    """Near-upright poses moving forward at 0-3 m/s: states where hop and stand rewards are not 0."""
+    rng = np.random.default_rng(seed)
+    qpos = 0.05 * rng.standard_normal((n, nq))
+    qvel = 0.5 * rng.standard_normal((n, nv))
+    qvel[:, 0] = rng.uniform(0.0, 3.0, n)
+    ctrl = rng.uniform(-1, 1, (n, nu))
+    return {"qpos": qpos, "qvel": qvel, "ctrl": ctrl, "qacc_warmstart": np.zeros((n, nv))}
+
+
+def dm_functions(env: DMControlEnv, states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """dm_control's observation and hop/stand rewards on each state (after mj_forward of that state)."""
+    from dm_control.suite import hopper
+
+    phys, stand = env.physics, hopper.Hopper(hopping=False, random=0)
+    out: dict[str, list[Any]] = {"obs": [], "hop": [], "stand": []}
+    for i in range(len(states["qpos"])):
+        for k in ("qpos", "qvel", "ctrl", "qacc_warmstart"):
+            getattr(phys.data, k)[:] = states[k][i]
+        phys.forward()
+        out["obs"].append(flatten_observation(env.task.get_observation(phys)))
+        out["hop"].append(env.task.get_reward(phys))
+        out["stand"].append(stand.get_reward(phys))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def mjx_functions(mj_model: mujoco.MjModel, hop: MJXEnv, stand: MJXEnv,
+                  states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Playground's observation and hop/stand rewards on each state, after mjx.forward on `mj_model`."""
+    m = mjx.put_model(mj_model, impl="jax")
+
+    def one(qpos, qvel, ctrl, warm):
+        d = mjx.make_data(m).replace(qpos=qpos, qvel=qvel, ctrl=ctrl, qacc_warmstart=warm)
+        d = mjx.forward(m, d)
+        return {"obs": hop.obs_fn(d), "hop": hop.reward_fn(d, ctrl)[0], "stand": stand.reward_fn(d, ctrl)[0]}
+
+    args = [jnp.asarray(states[k], jnp.float32) for k in ("qpos", "qvel", "ctrl", "qacc_warmstart")]
+    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(*args).items()}
+
+
+def test_obs_and_reward_functions_agree_on_same_states() -> None:
+    env = make_torch_env(load_config(), seed=3)
+    hop, stand = _jax_env("hopper-hop"), _jax_env("hopper-stand")
+    dm_model = env.physics.model.ptr
+    # Which model computes the kinematics on the MJX side: dm_control's own MjModel, put into MJX. The two
+    # XMLs have the same bodies, joints, sites and sensors (asserted below: Playground's functions read
+    # addresses from Playground's model) and differ only in solver options, so positions, velocities,
+    # height and speed do not depend on the choice. Touch is the contact normal force, an output of the
+    # constraint solver: dm_control's solve (100 iterations) is converged, Playground's stops after 4
+    # Newton iterations. Using dm_control's model compares the FUNCTIONS on exactly the state dm_control
+    # saw; the solver difference is measured separately (measure_xml_drift).
+    pg_model = hop.mj_model
+    assert (pg_model.nq, pg_model.nv, pg_model.nu) == (dm_model.nq, dm_model.nv, dm_model.nu)
+    np.testing.assert_array_equal(pg_model.sensor_adr, dm_model.sensor_adr)
+    np.testing.assert_array_equal(pg_model.sensor_type, dm_model.sensor_type)
+    assert [pg_model.body(i).name for i in range(pg_model.nbody)] == \
+        [dm_model.body(i).name for i in range(dm_model.nbody)]
+    roll = rollout_states(env, 60, seed=0)
+    up = upright_states(40, dm_model.nq, dm_model.nv, dm_model.nu, seed=1)
+    states = {k: np.concatenate([roll[k], up[k]]) for k in roll}
+    dm, pg = dm_functions(env, states), mjx_functions(dm_model, hop, stand, states)
+    assert (dm["hop"] > 0).sum() >= 10 and (dm["stand"] > 0).sum() >= 10  # the rewards are exercised
+    assert (dm["obs"][:, -N_TOUCH:] > 0).sum() >= 10  # so are the touch sensors (contacts)
+    # qpos/qvel parts: float64 -> float32 copies; height, speed and rewards: float32 kinematics
+    # (measured ~3e-7): the default float32 tolerance 1e-5.
+    compare(dm["obs"][:, :-N_TOUCH], pg["obs"][:, :-N_TOUCH], "env/obs fn qpos+qvel (hopper)", "float32",
+            test="test_obs_and_reward_functions_agree_on_same_states")
+    compare({"hop": dm["hop"], "stand": dm["stand"]}, {"hop": pg["hop"], "stand": pg["stand"]},
+            "env/reward fns (hopper)", "float32", test="test_obs_and_reward_functions_agree_on_same_states")
+    # log1p(touch): a float32 constraint solve of forces up to ~1e3 N (measured max 1e-4 abs, 2e-5 rel)
+    compare(dm["obs"][:, -N_TOUCH:], pg["obs"][:, -N_TOUCH:], "env/obs fn touch (hopper)", "float32",
+            rtol=1e-4, atol=5e-4, test="test_obs_and_reward_functions_agree_on_same_states")
+
+
+def test_mjx_step_matches_mujoco_c_on_playground_model() -> None:
+    env = make_torch_env(load_config(), seed=4)
+    jenv = _jax_env(TASK)
+    roll = rollout_states(env, 20, seed=2)  # start from a dm_control state 20 agent steps in (on the floor)
+    c = _physics_of(jenv.mj_model, env.physics)  # Playground's model, stepped by dm_control's Physics.step
+    start = {k: v[-1] for k, v in roll.items()}
+    for k, v in start.items():
+        getattr(c.data, k)[:] = v
+    c.forward()
+    n, rng = 20, np.random.default_rng(5)
+    actions = rng.uniform(-1, 1, (n, jenv.action_dim))
+    ref: dict[str, list[Any]] = {"qpos": [], "qvel": [], "obs": [], "reward": [], "height": [], "speed": []}
+    contacts = 0
+    for a in actions:
+        c.set_control(a)
+        c.step(jenv.n_substeps)
+        contacts += c.data.ncon
+        ref["qpos"].append(c.data.qpos.copy())
+        ref["qvel"].append(c.data.qvel.copy())
+        ref["obs"].append(flatten_observation(env.task.get_observation(c)))
+        ref["reward"].append(env.task.get_reward(c))
+        ref["height"].append(c.height())
+        ref["speed"].append(c.speed())
+    assert contacts > 0
+
+    def roll_mjx(qpos, qvel, warm, acts):
+        data = mjx.make_data(jenv.mjx_model).replace(qpos=qpos, qvel=qvel, qacc_warmstart=warm)
+
+        def body(data, a):
+            ctrl = jenv.action_to_ctrl(a)
+            data = jenv.control_step(data, ctrl)
+            return data, {"qpos": data.qpos, "qvel": data.qvel, "obs": jenv.obs_fn(data),
+                          "reward": jenv.reward_fn(data, ctrl)[0], "height": jenv.pg_env._height(data),
+                          "speed": jenv.pg_env._speed(data)}
+
+        return jax.lax.scan(body, data, acts)[1]
+
+    inputs = (start["qpos"], start["qvel"], start["qacc_warmstart"], actions)
+    args = [jnp.asarray(x, jnp.float32) for x in inputs]
+    out = jax.jit(roll_mjx)(*args)
+    ref_np = {k: np.asarray(v) for k, v in ref.items()}
+    name = "test_mjx_step_matches_mujoco_c_on_playground_model"
+    # float32 MJX vs float64 C through 80 sub-steps with contacts: round-off grows along the rollout
+    # (measured max 2.4e-6 qpos, 2e-5 qvel over 25 control steps); tolerances give ~10x headroom.
+    compare(ref_np["qpos"], out["qpos"], "env/MJX vs C step qpos (hopper, 20 control steps)", "float32",
+            rtol=1e-5, atol=2e-5, test=name)
+    # height and speed (the hop reward's inputs) must describe the NEW state, as after dm_control's mj_step1:
+    # without the JAX env's kinematics sync they are one sub-step old (speed off by up to ~0.5)
+    compare({"qvel": ref_np["qvel"], "obs": ref_np["obs"][:, :-N_TOUCH], "height": ref_np["height"],
+             "speed": ref_np["speed"]},
+            {"qvel": out["qvel"], "obs": out["obs"][:, :-N_TOUCH], "height": out["height"],
+             "speed": out["speed"]},
+            "env/MJX vs C step qvel+obs+height+speed (hopper, 20 control steps)", "float32",
+            rtol=1e-5, atol=2e-4, test=name)
+    # touch (one sub-step old in both, as dm_control) and the reward: same round-off through the solver
+    compare({"touch": ref_np["obs"][:, -N_TOUCH:], "reward": ref_np["reward"]},
+            {"touch": out["obs"][:, -N_TOUCH:], "reward": out["reward"]},
+            "env/MJX vs C step touch+reward (hopper, 20 control steps)", "float32", rtol=1e-3, atol=1e-3,
+            test=name)
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+def measure_xml_drift(n_steps: int = 200, seed: int = 0, task: str = TASK) -> dict[str, float]:
+    """How far Playground's XML drifts from dm_control's, both stepped by dm_control in MuJoCo C (float64).
+
+    From dm_control's random initial state (task RNG `seed`) and the same uniform random actions:
+    - one_step_*: max over the rollout of |Playground - dm_control| after ONE control step from the same
+      state (dm_control's trajectory): the per-step model difference, without compounding;
+      one_step_qvel_pg_converged: the same with Playground's XML given dm_control's solver settings
+      (iterations, ls_iterations, tolerance), i.e. what is left once the solver truncation is removed;
+    - open_loop_*_upto_K: max over the first K control steps of |Playground rollout - dm_control rollout|;
+    - chaos_qpos_upto_K: the same for dm_control's XML against itself with qvel perturbed by 1e-9 (how fast
+      a tiny difference grows in this system, for scale);
+    - return_dm / return_pg: the summed task reward of each open-loop rollout.
+    """
+    cfg = load_config(overrides=[f"task={task}"])
+    tenv = make_torch_env(cfg, seed)
+    tenv.reset()
+    jenv = _jax_env(task)
+    dm = tenv.physics
+    n_dm, n_pg = int(tenv.dm_env._n_sub_steps), jenv.n_substeps
+    dt = float(dm.model.opt.timestep) * n_dm
+    if not np.isclose(dt, float(jenv.mj_model.opt.timestep) * n_pg):
+        raise ValueError(f"{task}: control steps differ between dm_control and Playground")
+    converged = copy.copy(jenv.mj_model)
+    for name in ("iterations", "ls_iterations", "tolerance", "ls_tolerance"):
+        setattr(converged.opt, name, getattr(dm.model.opt, name))
+    pg, one = _physics_of(jenv.mj_model, dm), _physics_of(jenv.mj_model, dm)
+    one_conv = _physics_of(converged, dm)
+    chaos = dm.copy()
+    _copy_state(pg, dm)
+    chaos.data.qvel[:] += 1e-9
+    chaos.forward()
+    rng = np.random.default_rng(seed)
+
+    def obs(p: Any) -> np.ndarray:
+        return flatten_observation(tenv.task.get_observation(p))
+
+    marks = sorted({1, 10, 100, n_steps} & set(range(1, n_steps + 1)))
+    out: dict[str, float] = {"n_steps": n_steps, "control_dt": dt,
+                             "dm_iterations": int(dm.model.opt.iterations),
+                             "pg_iterations": int(jenv.mj_model.opt.iterations),
+                             "pg_ls_iterations": int(jenv.mj_model.opt.ls_iterations)}
+    one_step = {"qpos": 0.0, "qvel": 0.0, "obs": 0.0, "qvel_pg_converged": 0.0}
+    gap = {"qpos": 0.0, "qvel": 0.0, "obs": 0.0, "chaos": 0.0}
+    ret_dm = ret_pg = 0.0
+    for k in range(1, n_steps + 1):
+        a = rng.uniform(-1, 1, tenv.action_dim)
+        _copy_state(one, dm)
+        _copy_state(one_conv, dm)
+        for p, n_sub in ((dm, n_dm), (chaos, n_dm), (pg, n_pg), (one, n_pg), (one_conv, n_pg)):
+            p.set_control(a)
+            p.step(n_sub)
+        one_step["qpos"] = max(one_step["qpos"], _max_abs(one.data.qpos, dm.data.qpos))
+        one_step["qvel"] = max(one_step["qvel"], _max_abs(one.data.qvel, dm.data.qvel))
+        one_step["obs"] = max(one_step["obs"], _max_abs(obs(one), obs(dm)))
+        one_step["qvel_pg_converged"] = max(one_step["qvel_pg_converged"],
+                                            _max_abs(one_conv.data.qvel, dm.data.qvel))
+        gap["qpos"] = max(gap["qpos"], _max_abs(pg.data.qpos, dm.data.qpos))
+        gap["qvel"] = max(gap["qvel"], _max_abs(pg.data.qvel, dm.data.qvel))
+        gap["obs"] = max(gap["obs"], _max_abs(obs(pg), obs(dm)))
+        gap["chaos"] = max(gap["chaos"], _max_abs(chaos.data.qpos, dm.data.qpos))
+        ret_dm += float(tenv.task.get_reward(dm))
+        ret_pg += float(tenv.task.get_reward(pg))
+        if k in marks:
+            for name in ("qpos", "qvel", "obs"):
+                out[f"open_loop_{name}_upto_{k}"] = gap[name]
+            out[f"chaos_qpos_upto_{k}"] = gap["chaos"]
+    out.update({f"one_step_{k}": v for k, v in one_step.items()})
+    out.update(return_dm=ret_dm, return_pg=ret_pg)
+    return out
+
+
+def test_xml_drift_is_measured() -> None:
+    drift = measure_xml_drift(n_steps=200, seed=0)
+    print("\nPlayground XML vs dm_control XML (hopper-hop, MuJoCo C):")
+    for k, v in drift.items():
+        print(f"  {k}: {v:.4g}")
+    assert all(np.isfinite(v) for v in drift.values())
+    assert drift["pg_iterations"] < drift["dm_iterations"]  # the XMLs really differ ...
+    assert drift["one_step_qvel"] > 0.0  # ... and so does one control step from the same state
+
+
+def drift_notes(n_steps: int = 500, seed: int = 0) -> dict[str, str]:
+    """The drift measurement as a parity-report section: {title: markdown}."""
+    d = measure_xml_drift(n_steps, seed)
+    rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in d.items())
+    body = (
+        f"{TASK}: Playground's XML (iterations {d['pg_iterations']:.0f}, ls_iterations "
+        f"{d['pg_ls_iterations']:.0f}, eulerdamp off) vs dm_control's (iterations {d['dm_iterations']:.0f}), "
+        f"both stepped by dm_control in MuJoCo C from the same state with the same uniform random actions "
+        f"(task seed {seed}). one_step_* = largest difference after one control step from the same state; "
+        "open_loop_*_upto_K / chaos_qpos_upto_K = largest difference over the first K control steps of "
+        "Playground's XML / of dm_control's XML with qvel perturbed by 1e-9; one_step_qvel_pg_converged = "
+        "one_step_qvel with Playground's XML given dm_control's solver settings.\n\n"
+        "| quantity | value |\n|---|---|\n" + rows
+    )
+    return {"Environment: Playground XML vs dm_control XML": body}

@@ -1,0 +1,160 @@
+"""jax_impl.env: Playground MJX envs with the official semantics (repeat, fixed episodes, fresh auto-reset).
+
+Compiling MJX functions on CPU takes 5-30 s per new shape, so the tests share two compiled functions on
+cartpole-balance (no contacts, the cheapest task): `probe` (one env step plus the same agent step computed by
+hand from the env's pieces) and the vmapped step for 2 envs. Everything else uses `jax.eval_shape`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from harness.config import load_config
+from harness.tasks import TASKS
+from jax_impl.env import EnvState, MJXEnv, make_env
+
+EPISODE = 5
+
+
+@pytest.fixture(scope="module")
+def env() -> MJXEnv:
+    return make_env(load_config(overrides=["task=cartpole-balance", f"episode_length={EPISODE}"]))
+
+
+@pytest.fixture(scope="module")
+def hopper() -> MJXEnv:
+    return make_env(load_config(overrides=["task=hopper-hop"]))
+
+
+@pytest.fixture(scope="module")
+def jreset(env: MJXEnv):
+    return jax.jit(env.reset)
+
+
+@pytest.fixture(scope="module")
+def probe(env: MJXEnv):
+    """jit: (state, action) -> (env.step(...), (r1, r2, obs, qpos)) where the tuple repeats the agent step
+    by hand: two control steps from the same Playground data, their rewards, the final obs and qpos."""
+
+    def fn(state: EnvState, action: jax.Array):
+        ctrl = env.action_to_ctrl(action)
+        d1 = env.control_step(state.playground.data, ctrl)
+        d2 = env.control_step(d1, ctrl)
+        r1, _ = env.reward_fn(d1, ctrl, state.playground.info)
+        r2, _ = env.reward_fn(d2, ctrl, state.playground.info)
+        return env.step(state, action), (r1, r2, env.obs_fn(d2), d2.qpos)
+
+    return jax.jit(fn)
+
+
+def _sig(tree) -> list:
+    """(path, shape, dtype, weak_type) of every leaf: what decides whether jit recompiles."""
+    return [(jax.tree_util.keystr(p), x.shape, x.dtype, bool(getattr(x, "weak_type", False)))
+            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+@pytest.mark.parametrize("task", ["hopper-hop", "cartpole-balance"])
+def test_obs_and_action_dims_match_task_table(task: str, env: MJXEnv, hopper: MJXEnv) -> None:
+    e = hopper if task == "hopper-hop" else env
+    spec = TASKS[task]
+    assert (e.obs_dim, e.action_dim) == (spec.obs_dim, spec.action_dim)
+    state = jax.eval_shape(e.reset, jax.random.PRNGKey(0))
+    new_state, tr = jax.eval_shape(e.step, state, jax.ShapeDtypeStruct((spec.action_dim,), jnp.float32))
+    assert state.obs.shape == new_state.obs.shape == tr.next_obs.shape == (spec.obs_dim,)
+    assert state.obs.dtype == tr.next_obs.dtype == tr.reward.dtype == jnp.float32
+    assert tr.reward.shape == () and tr.done.dtype == jnp.bool_
+
+
+def test_reward_summed_over_repeat_and_obs_at_post_step_state(env, jreset, probe) -> None:
+    state = jreset(jax.random.PRNGKey(1))
+    for _ in range(3):
+        (state, tr), (r1, r2, obs, qpos) = probe(state, jnp.array([0.7]))
+        assert float(r1) != float(r2) and float(r1) > 0.5
+        np.testing.assert_allclose(float(tr.reward), float(r1) + float(r2), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(tr.next_obs), np.asarray(obs), rtol=1e-6, atol=1e-7)
+        # dm_control timing: cos/sin of the pole angle describe the NEW qpos (Playground's own step reads
+        # kinematics one sub-step old: off by up to 0.08 here)
+        np.testing.assert_allclose(float(tr.next_obs[1]), np.cos(float(qpos[1])), atol=2e-6)
+        np.testing.assert_allclose(float(tr.next_obs[2]), np.sin(float(qpos[1])), atol=2e-6)
+
+
+def test_done_at_episode_length_with_fresh_auto_reset(env, jreset, probe) -> None:
+    state = jreset(jax.random.PRNGKey(2))
+    reset_obs = [np.asarray(state.obs)]
+    for t in range(1, 2 * EPISODE + 2):
+        (new, tr), (_, _, final_obs, _) = probe(state, jnp.array([0.3]))
+        assert bool(tr.done) == (t % EPISODE == 0)
+        assert int(new.t) == t % EPISODE
+        # the transition keeps the true final observation of the step ...
+        np.testing.assert_allclose(np.asarray(tr.next_obs), np.asarray(final_obs), rtol=1e-6, atol=1e-7)
+        if bool(tr.done):
+            # ... while the new state holds the reset observation
+            assert not np.allclose(np.asarray(new.obs), np.asarray(tr.next_obs))
+            reset_obs.append(np.asarray(new.obs))
+        else:
+            np.testing.assert_array_equal(np.asarray(new.obs), np.asarray(tr.next_obs))
+        state = new
+    assert len(reset_obs) == 3
+    # a fresh random initial state each episode, not one cached reset state
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not np.allclose(reset_obs[i], reset_obs[j])
+
+
+def test_vmap_two_envs_matches_single_env(env, jreset, probe) -> None:
+    key = jax.random.PRNGKey(3)
+    batch = env.reset_batch(key, 2)
+    singles = [jreset(k) for k in jax.random.split(key, 2)]
+    vstep = jax.jit(jax.vmap(env.step))
+    actions = jnp.array([[0.5], [-0.5]])
+    for _ in range(EPISODE + 1):  # crosses the auto-reset
+        batch, btr = vstep(batch, actions)
+        for i in range(2):
+            (singles[i], tr), _ = probe(singles[i], actions[i])
+            np.testing.assert_allclose(np.asarray(btr.next_obs[i]), np.asarray(tr.next_obs),
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(float(btr.reward[i]), float(tr.reward), rtol=1e-5)
+            assert bool(btr.done[i]) == bool(tr.done)
+            np.testing.assert_allclose(np.asarray(batch.obs[i]), np.asarray(singles[i].obs),
+                                       rtol=1e-5, atol=1e-6)
+    assert btr.next_obs.shape == (2, 5)
+    assert not np.allclose(np.asarray(batch.obs[0]), np.asarray(batch.obs[1]))
+
+
+def test_pytree_types_stable_across_steps(env, jreset, probe) -> None:
+    s0 = jreset(jax.random.PRNGKey(4))
+    (s1, tr1), _ = probe(s0, jnp.array([0.1]))
+    (s2, tr2), _ = probe(s1, jnp.array([0.1]))
+    assert jax.tree.structure(s0) == jax.tree.structure(s1) == jax.tree.structure(s2)
+    assert _sig(s0) == _sig(s1) == _sig(s2)
+    assert _sig(tr1) == _sig(tr2)
+    assert probe._cache_size() == 1  # one compile for reset-state and stepped-state inputs
+
+
+def test_hopper_pytree_types_stable_where_playground_step_is_not(hopper: MJXEnv) -> None:
+    e = hopper
+    act = jax.ShapeDtypeStruct((4,), jnp.float32)
+    s0 = jax.eval_shape(e.reset, jax.random.PRNGKey(0))
+    s1, tr1 = jax.eval_shape(e.step, s0, act)
+    s2, tr2 = jax.eval_shape(e.step, s1, act)
+    assert jax.tree.structure(s0) == jax.tree.structure(s1) == jax.tree.structure(s2)
+    assert _sig(s0) == _sig(s1) == _sig(s2) and _sig(tr1) == _sig(tr2)
+    # the trap this guards against: Playground's own HopperHop step turns `reward/standing` weak-typed
+    raw = jax.eval_shape(e.pg_env.step, s0.playground, act)
+    assert [x for x in _sig(raw) if x[3]] == [(".metrics['reward/standing']", (), jnp.float32, True)]
+
+
+def test_bad_action_shape_is_value_error(env, jreset) -> None:
+    state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="action must have shape"):
+        jax.eval_shape(env.step, state, jnp.zeros(2))
+    with pytest.raises(ValueError, match="action must have shape"):
+        env.action_to_ctrl(jnp.zeros((1, 1)))
+
+
+def test_unresolved_config_is_value_error() -> None:
+    with pytest.raises(ValueError, match="resolved"):
+        make_env(load_config(resolve=False))

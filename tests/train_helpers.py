@@ -1,0 +1,32 @@
+"""Shared settings of the training tests: one tiny cartpole config, so JAX compiles its programs once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.config import Config, load_config
+
+TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+# 50-step episodes: seed phase = 2 episodes (100 agent steps), then 1 update per agent step
+RUN = ["task=cartpole-balance", "episode_length=50", "seed_steps=100", "eval_freq=100", "eval_episodes=2",
+       "save_every=100", "buffer_size=5000"]
+VOLATILE = {"elapsed", "steps_per_second"}  # wall-clock fields: everything else must repeat exactly
+
+
+def tiny_config(backend: str, steps: int, *extra: str) -> Config:
+    return load_config(yaml_path=TINY_YAML, overrides=[*RUN, f"backend={backend}", f"steps={steps}", *extra])
+
+
+def cli_args(backend: str, steps: int, run_dir: Path, *extra: str) -> list[str]:
+    return ["train", "--backend", backend, "--config", str(TINY_YAML), "--steps", str(steps), "--run-dir",
+            str(run_dir), "--no-progress", *RUN, *extra]
+
+
+def rows(run_dir: Path, kind: str | None = None) -> list[dict]:
+    out = []
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if kind is None or row["kind"] == kind:
+            out.append({k: v for k, v in row.items() if k not in VOLATILE})
+    return out
