@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -224,9 +225,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`key=value` tokens may sit anywhere after `train`/`info` (argparse cannot interleave positionals)."""
+    if not argv or argv[0] not in ("train", "info"):
+        return argv, []
+    rest, overrides = [], []
+    for tok in argv:
+        (overrides if OVERRIDE.match(tok) else rest).append(tok)
+    return rest, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "disable")
-    args = build_parser().parse_args(argv)
+    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(rest)
+    if overrides:
+        args.overrides = [*getattr(args, "overrides", []), *overrides]
     try:
         return int(args.func(args) or 0)
     except NonFiniteError as exc:

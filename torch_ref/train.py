@@ -205,7 +205,7 @@ class Trainer:
             ep_return[:], window = 0.0, {}
             if sched.eval_due(self.iteration, self.last_eval):
                 self._log_eval()
-            if sched.glass_diag_due(self.iteration, self.last_diag) and self.buffer.num_episodes > 0:
+            if sched.glass_diag_due(self.iteration, self.last_diag) and self.iteration >= cfg.seed_iterations:
                 self.log.log("glass", {**self._counters(), **self.glass_diagnostics()})
                 self.last_diag = sched.glass_diag_index(self.iteration)
             if sched.save_due(self.iteration, self.last_save):
