@@ -86,9 +86,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.overwrite:
             raise CLIError("--resume and --overwrite exclude each other")
-        from harness.runlog import read_config
+        from harness.runlog import is_run_dir, read_config
 
-        cfg = read_config(args.resume)
+        seed_dirs = sorted(Path(args.resume).glob("seed_*"), key=lambda p: int(p.name[5:]))
+        multi = not is_run_dir(Path(args.resume)) and seed_dirs and all(is_run_dir(d) for d in seed_dirs)
+        cfg = read_config(seed_dirs[0] if multi else args.resume)
         given = {k: v for k, v in (("steps", args.steps),) if v is not None}
         conflicting = [a for a in ("task", "glass", "config") if getattr(args, a) is not None] + list(args.overrides)
         if args.seed is not None and args.seed != cfg.seed:
@@ -100,8 +102,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                            f"{conflicting[0]!r} (only --steps may extend a resumed run)")
         if given:
             cfg = load_config(cfg.profile, None, None, {**_saved_values(cfg), **given})
-        return backend_module(cfg.backend, "train").train(cfg, Path(args.resume), resume=True,
-                                                          progress=not args.no_progress)
+        mod = backend_module(cfg.backend, "train")
+        if multi:  # a --seeds run: RUN_DIR/seed_<s>/ per seed
+            seeds = [int(d.name[5:]) for d in seed_dirs]
+            return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress)
+        return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed if args.seed is not None else 1]
     extra: dict[str, Any] = {"seed": seeds[0]}
     if args.steps is not None:
@@ -157,7 +162,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    argv = ["bench/", "--bench-profile", args.profile, "--bench-results", args.results, "-q", *args.pytest_args]
+    argv = ["bench/", "--benchmark-enable", "--bench-profile", args.profile, "--bench-results", args.results, "-q",
+            *args.pytest_args]
     return _pytest(argv)
 
 

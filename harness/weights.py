@@ -125,7 +125,7 @@ def save_weights(path: str | Path, canon: Mapping[str, np.ndarray]) -> Path:
     if path.suffix not in (".npz", ".safetensors"):
         raise ValueError(f"weights file {str(path)!r} must end in .npz or .safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(np.asarray(v)) for k, v in canon.items()}
+    arrays = {k: np.array(v, order="C", copy=True) for k, v in canon.items()}  # keeps 0-d arrays 0-d
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
     os.close(fd)
     try:

@@ -65,14 +65,14 @@ def test_loss_gradients_leaf_by_leaf(dtype, size):
 
         import jax
 
-        (j_total, (j_zs, j_metrics)), j_g = jax.value_and_grad(wm, has_aux=True)(jp)
+        (j_total, (j_zs, j_metrics)), j_g = jax.jit(jax.value_and_grad(wm, has_aux=True))(jp)
 
         def pl(pi_params):
             loss, _, m = jagent.policy_loss(jm, {**jp, "_pi": pi_params}, cfg, p.jstate.scale, j_zs,
                                             p.j(n["pi_eps"]), p.j(n["pi_q_pair"]), p.j(n["pi_q_dropout"]))
             return loss, m
 
-        (j_pi, j_pi_metrics), j_pi_g = jax.value_and_grad(pl, has_aux=True)(jp["_pi"])
+        (j_pi, j_pi_metrics), j_pi_g = jax.jit(jax.value_and_grad(pl, has_aux=True))(jp["_pi"])
         j_grads = {k: v for k, v in canonical_from_tree(jax.tree.map(np.asarray, j_g)).items() if k in t_grads}
         j_pi_grads = canonical_from_tree({"_pi": jax.tree.map(np.asarray, j_pi_g)})
         # gradients that torch leaves as None must be exactly zero in JAX (pi, target Qs)
@@ -86,11 +86,14 @@ def test_loss_gradients_leaf_by_leaf(dtype, size):
 
 
 def _run_updates(p, batches, noises, glass_active=False):
+    import jax
+
     metrics_t, metrics_j = [], []
     state = p.jstate
+    update = jax.jit(p.jax.update_core)  # one compiled update (eager op-by-op dispatch is slow on CPU)
     for (obs, act, rew), n in zip(batches, noises, strict=True):
         metrics_t.append(p.torch.update_core(p.t(obs), p.t(act), p.t(rew), p.tn(n), glass_active=glass_active))
-        state, m = p.jax.update_core(state, p.j(obs), p.j(act), p.j(rew), p.jn(n), glass_active=glass_active)
+        state, m = update(state, p.j(obs), p.j(act), p.j(rew), p.jn(n), glass_active)
         metrics_j.append(m)
     return metrics_t, metrics_j, state
 
@@ -110,7 +113,12 @@ def test_one_full_update(dtype, size):
         mt, mj, state = _run_updates(p, [_batch(cfg, rng)], [_noise(cfg, rng)])
         tw, jw, ts, js = _params(p, state)
         compare(mt, mj, f"update x1/{size} metrics", dtype, leaf_tol=_tol(dtype))
-        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, f"update x1/{size} parameters", dtype)
+        # float32 parameters after one Adam step: atol lr/10. Adam's first step is lr * g / (|g| + 1e-8), so a
+        # gradient entry near 1e-8 turns float32 rounding noise in g (compared above at 1e-5) into a visible
+        # share of lr (seen: 1e-5 on a 5M dynamics weight).
+        atol = cfg.lr / 10 if dtype == "float32" else None
+        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, f"update x1/{size} parameters", dtype,
+                atol=atol)
 
 
 # 10 updates: differences compound through Adam's normalisation (a 1e-7 gradient difference on a

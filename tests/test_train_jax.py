@@ -13,16 +13,21 @@ from harness.runlog import NonFiniteError
 from jax_impl.train import Trainer, programs_for
 from tests.train_helpers import cli_args, rows, tiny_config
 
+# Every run here trains seeds 1 and 2 vmapped in one program, so the suite compiles one set of programs
+# (a different number of seeds is a different shape). The single-seed path runs in test_glass_training.py.
+SEEDS = ("--seeds", "1,2")
+
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("jax") / "full"
-    assert cli(cli_args("jax", 250, run_dir)) == 0
+    assert cli(cli_args("jax", 250, run_dir, *SEEDS)) == 0
     return run_dir
 
 
 def test_short_run_writes_the_torch_format(reference_run: Path, tmp_path: Path):
-    train, evals = rows(reference_run, "train"), rows(reference_run, "eval")
+    seed1 = reference_run / "seed_1"
+    train, evals = rows(seed1, "train"), rows(seed1, "eval")
     assert [r["agent_step"] for r in train] == [50, 100, 150, 200, 250]
     assert [r["env_step"] for r in train] == [100, 200, 300, 400, 500]
     assert [r["agent_step"] for r in evals] == [0, 100, 200]
@@ -30,16 +35,17 @@ def test_short_run_writes_the_torch_format(reference_run: Path, tmp_path: Path):
     torch_dir = tmp_path / "torch"
     assert cli(cli_args("torch", 250, torch_dir)) == 0
     for kind in ("train", "eval"):  # same metric names, same rows
-        assert [sorted(r) for r in rows(torch_dir, kind)] == [sorted(r) for r in rows(reference_run, kind)]
+        assert [sorted(r) for r in rows(torch_dir, kind)] == [sorted(r) for r in rows(seed1, kind)]
     assert (torch_dir / "metrics.csv").read_text().splitlines()[0].split(",") == \
-        (reference_run / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert (reference_run / "model.npz").exists()
+        (seed1 / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert (seed1 / "model.npz").exists()
 
 
 def test_same_seed_identical_losses_and_no_retrace(reference_run: Path, tmp_path: Path):
     again = tmp_path / "again"
-    assert cli(cli_args("jax", 250, again)) == 0
-    assert rows(again) == rows(reference_run)
+    assert cli(cli_args("jax", 250, again, *SEEDS)) == 0
+    for s in ("seed_1", "seed_2"):
+        assert rows(again / s) == rows(reference_run / s)
     counts = programs_for(tiny_config("jax", 250)).trace_counts
     # two runs x 3 train episodes and 2 seed episodes each: every chunk traced exactly once
     assert counts == {"chunk(n=50, random=True)": 1, "chunk(n=50, random=False)": 1}, counts
@@ -47,29 +53,28 @@ def test_same_seed_identical_losses_and_no_retrace(reference_run: Path, tmp_path
 
 def test_resume_equals_uninterrupted(reference_run: Path, tmp_path: Path):
     run_dir = tmp_path / "resumed"
-    assert cli(cli_args("jax", 150, run_dir)) == 0
+    assert cli(cli_args("jax", 150, run_dir, *SEEDS)) == 0
     assert cli(["train", "--resume", str(run_dir), "--steps", "250", "--no-progress"]) == 0
-    assert rows(run_dir) == rows(reference_run)
+    for s in ("seed_1", "seed_2"):
+        assert rows(run_dir / s) == rows(reference_run / s)
 
 
-def test_two_seeds_vmapped_in_one_program(tmp_path: Path):
-    run_dir = tmp_path / "seeds"
-    assert cli(cli_args("jax", 150, run_dir, "--seeds", "1,2")) == 0
-    r1, r2 = rows(run_dir / "seed_1", "train"), rows(run_dir / "seed_2", "train")
-    assert [r["agent_step"] for r in r1] == [r["agent_step"] for r in r2] == [50, 100, 150]
-    assert r1[-1]["total_loss"] != r2[-1]["total_loss"]  # independent agents
-    assert (run_dir / "seed_2" / "config.json").read_text().count('"seed": 2') == 1
+def test_two_seeds_are_independent_agents(reference_run: Path):
+    r1, r2 = rows(reference_run / "seed_1", "train"), rows(reference_run / "seed_2", "train")
+    assert [r["agent_step"] for r in r1] == [r["agent_step"] for r in r2] == [50, 100, 150, 200, 250]
+    assert r1[-1]["total_loss"] != r2[-1]["total_loss"]
+    assert (reference_run / "seed_2" / "config.json").read_text().count('"seed": 2') == 1
 
 
 def test_nan_guard_names_step_and_metric(tmp_path: Path):
     cfg = tiny_config("jax", 250)
-    trainer = Trainer(cfg, [tmp_path / "g"], [1], progress=False)
-    loss = np.ones((1, 50))
-    loss[0, 7] = np.nan
-    out = {"env_finite": np.ones((1, 50), bool), "metrics": {"value_loss": loss, "pi_loss": np.ones((1, 50))}}
-    with pytest.raises(NonFiniteError, match=r"'value_loss \(seed 1\)' at agent step 108"):
+    trainer = Trainer(cfg, [tmp_path / "g1", tmp_path / "g2"], [1, 2], progress=False)
+    loss = np.ones((2, 50))
+    loss[1, 7] = np.nan
+    out = {"env_finite": np.ones((2, 50), bool), "metrics": {"value_loss": loss, "pi_loss": np.ones((2, 50))}}
+    with pytest.raises(NonFiniteError, match=r"'value_loss \(seed 2\)' at agent step 108"):
         trainer._check(out, iteration0=100)
-    env_bad = np.ones((1, 50), bool)
+    env_bad = np.ones((2, 50), bool)
     env_bad[0, 3] = False
     with pytest.raises(NonFiniteError, match="env state"):
         trainer._check({"env_finite": env_bad}, iteration0=0)

@@ -1,0 +1,103 @@
+"""The one config: official defaults, presets, derived values, loading order and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.config import MODEL_SIZE, config_from_dict, discount_heuristic, load_config
+
+
+def test_official_defaults_and_derived_values():
+    cfg = load_config()
+    assert (cfg.batch_size, cfg.horizon, cfg.num_samples, cfg.num_elites, cfg.num_pi_trajs) == (256, 3, 512, 64, 24)
+    assert (cfg.consistency_coef, cfg.reward_coef, cfg.value_coef, cfg.rho) == (20, 0.1, 0.1, 0.5)
+    assert (cfg.lr, cfg.enc_lr_scale, cfg.grad_clip_norm, cfg.tau, cfg.temperature) == (3e-4, 0.3, 20, 0.01, 0.5)
+    assert (cfg.min_std, cfg.max_std, cfg.num_bins, cfg.vmin, cfg.vmax) == (0.05, 2, 101, -10, 10)
+    assert cfg.bin_size == pytest.approx(0.2)
+    assert cfg.episode_length == 500 and cfg.discount == pytest.approx(0.99)
+    assert cfg.seed_steps == 2500 and cfg.pretrain_updates == 2500 and cfg.seed_iterations == 2500
+    assert cfg.plan_iterations == 6 and cfg.updates_per_iteration == 1
+    assert (cfg.obs_dim, cfg.action_dim) == (15, 4)
+
+
+def test_discount_heuristic_and_seed_steps():
+    assert discount_heuristic(500) == pytest.approx(0.99)
+    assert discount_heuristic(100) == pytest.approx(0.95)
+    assert discount_heuristic(1000) == pytest.approx(0.995)
+    assert load_config(overrides=["episode_length=100"]).seed_steps == 1000  # max(1000, 5 L)
+
+
+def test_plus_two_iterations_for_large_action_spaces(monkeypatch):
+    from harness import tasks
+
+    big = tasks.TaskSpec("dog-run", "dog", "run", None, 223, 38)
+    monkeypatch.setitem(tasks.TASKS, "dog-run", big)
+    assert load_config(overrides=["task=dog-run"]).plan_iterations == 8
+
+
+def test_profiles():
+    fast = load_config("fast")
+    assert (fast.n_envs, fast.updates_per_iteration, fast.collector, fast.action_repeat) == (256, 64, "policy", 2)
+    assert fast.updates_per_step == 0.25
+    off = load_config("official")
+    assert (off.n_envs, off.updates_per_iteration, off.collector) == (1, 1, "mppi")
+
+
+@pytest.mark.parametrize("size", sorted(MODEL_SIZE))
+def test_model_size_presets(size):
+    cfg = load_config(overrides=[f"model_size={size}"])
+    for key, value in MODEL_SIZE[size].items():
+        assert getattr(cfg, key) == value
+
+
+def test_loading_order_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model_size: 1\nlatent_dim: 64\nlr: 0.001\nglass:\n  lambda_se: 0.02\n")
+    cfg = load_config("official", path, ["lr=0.002", "glass=phase1b"])
+    assert cfg.latent_dim == 64  # explicit keys beat the preset
+    assert cfg.mlp_dim == 384  # the preset fills the rest
+    assert cfg.lr == 0.002  # overrides beat the YAML
+    assert cfg.glass.enabled and cfg.glass.t_proto == 0.7 and cfg.glass.lambda_se == 0.02
+
+
+@pytest.mark.parametrize("override, message", [
+    (["foo=1"], "unknown config key 'foo'"),
+    (["glass.nope=1"], "unknown config key 'glass.nope'"),
+    (["lr=fast"], "config field 'lr': cannot read 'fast' as float"),
+    (["horizon=2.5"], "config field 'horizon': cannot read '2.5' as int"),
+    (["mpc=maybe"], "config field 'mpc': cannot read 'maybe' as bool"),
+    (["num_elites=600"], "config field 'num_elites': num_elites=600 > num_samples=512"),
+    (["horizon=0"], "config field 'horizon': must be >= 1"),
+    (["num_q=1"], "config field 'num_q'"),
+    (["latent_dim=100"], "config field 'latent_dim': latent_dim=100 is not a multiple of simnorm_dim=8"),
+    (["collector=greedy"], "config field 'collector'"),
+    (["task=dog-walk"], "unknown task 'dog-walk'"),
+    (["discount=0.9"], "config field 'discount' is derived"),
+    (["n_envs=3", "updates_per_step=0.25"], "config field 'updates_per_step'"),
+    (["episodic=true"], "config field 'episodic'"),
+    (["model_size=7"], "config field 'model_size'"),
+    (["glass=phase9"], "config field 'glass.preset'"),
+    (["lr"], "not of the form key=value"),
+])
+def test_bad_values_name_the_field(override, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(overrides=override)
+
+
+def test_yaml_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config(yaml_path=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: [1, 2]\n")
+    with pytest.raises(ValueError, match="config field 'lr': expected float"):
+        load_config(yaml_path=bad)
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        load_config(yaml_path=bad)
+
+
+def test_round_trip_through_json():
+    cfg = load_config("fast", overrides=["glass=phase2", "model_size=1"])
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
