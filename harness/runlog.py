@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,10 @@ class RunLog:
                     f"run folder {str(self.dir)!r} already holds a run; pass --resume to continue it or "
                     f"--overwrite to replace it"
                 )
-            for name in (METRICS_FILE, *CSV_FILES.values()):
+            for name in (METRICS_FILE, *CSV_FILES.values(), "model.npz"):
                 (self.dir / name).unlink(missing_ok=True)
+            for sub in (GLASS_DIR, CHECKPOINT_DIR):  # the old run's checkpoints must not be resumed later
+                shutil.rmtree(self.dir / sub, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         if not resume:
             data = cfg.to_dict()

@@ -85,3 +85,35 @@ def test_bad_input(tmp_path: Path, capsys):
     assert "--seeds" in capsys.readouterr().err
     assert cli(cli_args("jax", 100, tmp_path / "y", "task=reacher-easy")) == 2
     assert "no MuJoCo Playground environment" in capsys.readouterr().err
+
+
+def test_truncated_checkpoint_is_refused(reference_run: Path, tmp_path: Path):
+    import shutil
+
+    from harness.checkpoints import CheckpointError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference_run, copy)
+    for f in (copy / "seed_1" / "checkpoints").rglob("*"):
+        if f.is_file() and f.parent.name == "d":  # orbax's data files
+            f.write_bytes(f.read_bytes()[:10])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        Trainer(tiny_config("jax", 250), [copy / "seed_1", copy / "seed_2"], [1, 2], resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_write_leaves_a_resumable_run(reference_run: Path, tmp_path: Path):
+    """Slow: a fresh process compiles the programs again (minutes on CPU)."""
+    import os
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "killed"
+    env = {**os.environ, "TDMPC_PARITY_KILL_AT": "during_save:3"}  # saves: seed 1 then seed 2 at step 100, ...
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", *cli_args("jax", 250, run_dir, *SEEDS)], env=env,
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert '"agent_step": 100' in (run_dir / "seed_1" / "checkpoints" / "latest.json").read_text()
+    assert cli(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    for s in ("seed_1", "seed_2"):
+        assert rows(run_dir / s)[-4:] == rows(reference_run / s)[-4:]
