@@ -17,12 +17,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.config import Config
+
 CKPT_DIR, LATEST = "checkpoints", "latest.json"
 KEEP = 2
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, truncated, or of another run."""
+
+
+# Config fields that fix the shapes of a checkpoint's contents: a mismatch means another run.
+SHAPING_FIELDS = ("task", "model_size", "latent_dim", "mlp_dim", "enc_dim", "num_enc_layers", "num_q", "obs_dim",
+                  "action_dim", "n_envs", "episode_length", "buffer_size", "dtype", "glass")
+
+
+def check_same_run(saved: Config, cfg: Config, folder: Path) -> None:
+    """Refuse a checkpoint whose config differs from the run's in a field that shapes its contents."""
+    for name in SHAPING_FIELDS:
+        if getattr(saved, name) != getattr(cfg, name):
+            raise CheckpointError(f"checkpoint {str(folder)!r} has {name}={getattr(saved, name)!r} but the run has "
+                                  f"{name}={getattr(cfg, name)!r}: it belongs to another run")
 
 
 _KILL_COUNTS: dict[str, int] = {}

@@ -16,7 +16,15 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from harness.checkpoints import CheckpointError, atomic_file, checkpoint_dir, kill_point, read_latest, write_latest
+from harness.checkpoints import (
+    CheckpointError,
+    atomic_file,
+    check_same_run,
+    checkpoint_dir,
+    kill_point,
+    read_latest,
+    write_latest,
+)
 from harness.config import Config, config_from_dict
 
 FORMAT = "tdmpc-parity/jax/1"
@@ -55,11 +63,7 @@ def load(run_dir: str | Path, cfg: Config, template: Any) -> tuple[Any, dict[str
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{str(folder / META)!r} is not a {FORMAT} checkpoint")
     saved = config_from_dict(meta["config"])
-    for field in ("task", "latent_dim", "mlp_dim", "enc_dim", "num_q", "obs_dim", "action_dim", "n_envs",
-                  "episode_length", "glass"):
-        if getattr(saved, field) != getattr(cfg, field):
-            raise CheckpointError(f"checkpoint {str(folder)!r} has {field}={getattr(saved, field)!r} but the run "
-                                  f"has {field}={getattr(cfg, field)!r}: it belongs to another run")
+    check_same_run(saved, cfg, folder)
     try:
         flat = ocp.PyTreeCheckpointer().restore((folder / STATE).resolve(), item=_flat(template, zeros=True))
     except Exception as exc:  # orbax raises several types for truncated/corrupt data

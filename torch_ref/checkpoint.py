@@ -13,7 +13,15 @@ from typing import Any
 
 import torch
 
-from harness.checkpoints import CheckpointError, atomic_file, checkpoint_dir, kill_point, read_latest, write_latest
+from harness.checkpoints import (
+    CheckpointError,
+    atomic_file,
+    check_same_run,
+    checkpoint_dir,
+    kill_point,
+    read_latest,
+    write_latest,
+)
 from harness.config import Config, config_from_dict
 
 FORMAT = "tdmpc-parity/torch/1"
@@ -52,9 +60,5 @@ def load(run_dir: str | Path, cfg: Config) -> tuple[dict[str, Any], dict[str, An
     if state.get("format") != FORMAT:
         raise CheckpointError(f"{str(folder / STATE)!r} is not a {FORMAT} checkpoint")
     saved = config_from_dict(state["config"])
-    for field in ("task", "model_size", "latent_dim", "mlp_dim", "enc_dim", "num_q", "obs_dim", "action_dim",
-                  "n_envs", "episode_length", "glass"):
-        if getattr(saved, field) != getattr(cfg, field):
-            raise CheckpointError(f"checkpoint {str(folder)!r} has {field}={getattr(saved, field)!r} but the run "
-                                  f"has {field}={getattr(cfg, field)!r}: it belongs to another run")
+    check_same_run(saved, cfg, folder)
     return state, _load(folder / BUFFER)
