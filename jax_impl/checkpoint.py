@@ -40,7 +40,8 @@ def save(run_dir: str | Path, agent_step: int, cfg: Config, state: Any, meta: di
         import shutil
 
         shutil.rmtree(target)
-    ocp.PyTreeCheckpointer().save(target, _flat(state))
+    with ocp.PyTreeCheckpointer() as ckptr:  # closing it ends orbax's background threads
+        ckptr.save(target, _flat(state))
     kill_point("during_save")  # state written, meta and pointer not yet
     with atomic_file(folder / META) as tmp:
         tmp.write_text(json.dumps({"format": FORMAT, "config": cfg.to_dict(), **meta}, indent=2))
@@ -65,7 +66,8 @@ def load(run_dir: str | Path, cfg: Config, template: Any) -> tuple[Any, dict[str
     saved = config_from_dict(meta["config"])
     check_same_run(saved, cfg, folder)
     try:
-        flat = ocp.PyTreeCheckpointer().restore((folder / STATE).resolve(), item=_flat(template, zeros=True))
+        with ocp.PyTreeCheckpointer() as ckptr:
+            flat = ckptr.restore((folder / STATE).resolve(), item=_flat(template, zeros=True))
     except Exception as exc:  # orbax raises several types for truncated/corrupt data
         raise CheckpointError(f"checkpoint {str(folder / STATE)!r} is truncated or corrupt: {exc}") from None
     return _unflat(flat, template), meta

@@ -165,9 +165,33 @@ class MJXEnv:
     def step(self, state: EnvState, action: jax.Array) -> tuple[EnvState, Transition]:
         """One agent step (action_repeat control steps, rewards summed); auto-reset after episode_length.
 
-        The reset is a `lax.cond`; under `vmap` it becomes a select, so every vmapped step also computes a
-        reset (one `mjx.forward`, ~1/8 of a hopper agent step's physics).
+        The reset is a `lax.cond`; under `vmap` it becomes a select that computes a reset at every step:
+        batches use `step_batch`.
         """
+        stepped, tr, t, key, sub = self._advance(state, action)
+        new_pg = jax.lax.cond(tr.done, lambda: self._playground_reset(sub), lambda: stepped)
+        return EnvState(playground=new_pg, t=jnp.where(tr.done, 0, t).astype(jnp.int32), key=key), tr
+
+    def step_batch(self, states: EnvState, actions: jax.Array) -> tuple[EnvState, Transition]:
+        """`vmap(step)` for a batch of envs, but the auto-reset runs only when some env is done.
+
+        Under vmap the per-env `lax.cond` of `step` becomes a select that computes a reset (an `mjx.forward`)
+        at every step; here one unbatched cond on any(done) guards a vmapped reset, merged per env. Same keys,
+        same results as `jax.vmap(step)`.
+        """
+        stepped, tr, t, key, sub = jax.vmap(self._advance)(states, actions)
+
+        def with_resets(pg: PlaygroundState) -> PlaygroundState:
+            fresh = jax.vmap(self._playground_reset)(sub)
+            pick = lambda f, s: jnp.where(tr.done.reshape((-1,) + (1,) * (f.ndim - 1)), f, s)  # noqa: E731
+            return jax.tree.map(pick, fresh, pg)
+
+        new_pg = jax.lax.cond(tr.done.any(), with_resets, lambda pg: pg, stepped)
+        return EnvState(playground=new_pg, t=jnp.where(tr.done, 0, t).astype(jnp.int32), key=key), tr
+
+    def _advance(self, state: EnvState, action: jax.Array):
+        """The stepped Playground state (before any reset), the transition, the new step count, the carried key
+        and the sub-key a reset would use."""
         ctrl = self.action_to_ctrl(action)
         pg = state.playground
 
@@ -184,12 +208,10 @@ class MJXEnv:
         t = state.t + 1
         done = t >= self.episode_length
         key, sub = jax.random.split(state.key)
-        new_pg = jax.lax.cond(done, lambda: self._playground_reset(sub), lambda: stepped)
-        new_state = EnvState(playground=new_pg, t=jnp.where(done, 0, t).astype(jnp.int32), key=key)
-        return new_state, Transition(next_obs=obs, reward=reward, done=done)
+        return stepped, Transition(next_obs=obs, reward=reward, done=done), t, key, sub
 
     def reset_batch(self, key: jax.Array, n_envs: int) -> EnvState:
-        """`n_envs` independent envs (vmapped `reset` over split keys); step them with `jax.vmap(step)`.
+        """`n_envs` independent envs (vmapped `reset` over split keys); step them with `step_batch`.
 
         Jitted (n_envs static): run eagerly, the vmapped reset takes ~25 s on CPU, and its uncommitted
         output arrays would make a jitted step compile a second time.

@@ -114,7 +114,7 @@ class Programs:
         else:
             t0 = jnp.broadcast_to(ts.buffer.t == 0, (E,))
             agent, action = self.agent.act(ts.agent, obs, t0)
-        env, tr = jax.vmap(self.env.step)(ts.env, action)
+        env, tr = self.env.step_batch(ts.env, action)
         buffer = self.buffer.add(ts.buffer, tr.next_obs, action, tr.reward)
         buffer = jax.lax.cond(tr.done[0], lambda b: self.buffer.add_reset(b, env.obs), lambda b: b, buffer)
         it = ts.iteration + 1
@@ -148,7 +148,7 @@ class Programs:
         def step(carry, t):
             env, agent, ret = carry
             agent, action = self.agent.act(agent, env.obs, jnp.full((n,), t == 0), eval_mode=True)
-            env, tr = jax.vmap(self.env.step)(env, action)
+            env, tr = self.env.step_batch(env, action)
             return (env, agent, ret + tr.reward), None
 
         (_, _, ret), _ = jax.lax.scan(step, (env, agent, jnp.zeros((n,), jnp.float32)),

@@ -158,3 +158,16 @@ def test_bad_action_shape_is_value_error(env, jreset) -> None:
 def test_unresolved_config_is_value_error() -> None:
     with pytest.raises(ValueError, match="resolved"):
         make_env(load_config(resolve=False))
+
+
+def test_step_batch_equals_vmapped_step_across_a_reset(env) -> None:
+    """step_batch (one guarded reset for the batch) gives exactly what vmap(step) gives."""
+    states = env.reset_batch(jax.random.PRNGKey(5), 2)
+    batched, vmapped = jax.jit(env.step_batch), jax.jit(jax.vmap(env.step))
+    a, b = states, states
+    for i in range(EPISODE + 2):  # crosses the auto-reset
+        act = jnp.full((2, env.action_dim), 0.3 * ((-1) ** i), jnp.float32)
+        a, ta = batched(a, act)
+        b, tb = vmapped(b, act)
+        for x, y in zip(jax.tree.leaves((a, ta)), jax.tree.leaves((b, tb)), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
