@@ -12,6 +12,9 @@ rate from them:
   (for eager torch: the first call). Untimed by the benchmark, reported beside it.
 pytest-benchmark times are seconds per call (per iteration of the timed function); the timed function
 blocks on the device itself (`torch.cuda.synchronize`, `jax.block_until_ready`).
+Optional, outside the schema (neither required nor versioned; the report ignores it): `foreign_cpu_cores`,
+the CPU cores other processes used on average while the rounds were timed (bench/harness_utils.py), so a
+record timed on a busy shared machine can be recognised.
 
 `bench_version()` is a short hash of this schema, the semantics text above and the benchmark profiles; any
 change to them changes the version, and the report refuses to mix versions.

@@ -1,0 +1,100 @@
+"""Benchmark: end-to-end training iterations (act -> env step -> buffer insert -> updates), past the seed phase.
+
+Cases: the `official` profile (1 env, MPPI, 1 update per agent step) and the `fast` profile (UTD 0.25 =
+n_envs / 4 updates per vector step; 256 envs and 64 updates in the gpu bench profile, 8 envs and 2 updates
+in the cpu one, recorded as n_envs) with the `policy` and the `mppi` collector. One call = `iterations`
+training iterations (`bench.harness_utils.SIZES`), so env steps per call = iterations x n_envs x
+action_repeat and updates per call = iterations x updates_per_iteration.
+
+Set-up (untimed): the seed phase is one episode of U[-1, 1] actions in every env (`seed_steps=1`), so the
+buffer holds complete episodes; the one-off pretrain updates are skipped in both backends.
+torch: `bench.harness_utils.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update
+finiteness sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random=False)` of
+`jax_impl.train.programs_for(cfg)` (the body of `Programs.train_chunk`), vmapped over the seed axis as
+`train_chunk`, jitted once with the TrainState donated and threaded into the next call; each call also
+fetches the chunk's per-iteration outputs to the host, as the trainer does for its NaN check and logging.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness_utils import (
+    case_param,
+    config_for,
+    extra_info_fn,
+    import_backend,
+    jax_device_label,
+    jax_param_count,
+    jax_post_seed_state,
+    jax_rollout,
+    jit_cache_size,
+    profile_of,
+    time_call,
+    torch_device_label,
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    name, sizes = profile_of(metafunc)
+    settings = [("official", 1, "mppi"), ("fast", sizes.fast_n_envs, "policy"), ("fast", sizes.fast_n_envs, "mppi")]
+    metafunc.parametrize("case", [case_param((b, p, n, c), b, name, f"{b}-{p}-E{n}-{c}")
+                                  for p, n, c in settings for b in ("torch", "jax")])
+
+
+def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) -> None:
+    backend, profile, n_envs, collector = case
+    import_backend(backend)
+    cfg = config_for(bench_profile, sizes, backend, profile, n_envs=n_envs, collector=collector, seed_steps=1)
+    assert cfg.seed_iterations == cfg.episode_length  # one seed episode
+    k = sizes.train_iterations[profile]
+    info = dict(bench="train_iteration", agent_steps_per_call=k * n_envs,
+                updates_per_call=k * cfg.updates_per_iteration, profile=profile)
+
+    if backend == "torch":
+        from bench.harness_utils import TorchTrainLoop, torch_sync
+
+        loop = TorchTrainLoop(cfg, tmp_path)
+        loop.run_seed_phase()
+        sync = torch_sync(loop.device)
+        start = loop.iteration
+
+        def call() -> None:
+            for _ in range(k):
+                loop.iterate()
+            sync()
+
+        calls = time_call(benchmark, bench_profile, call, extra_info_fn(
+            cfg, bench_profile, device=torch_device_label(loop.device),
+            params=loop.agent.model.param_counts()["total"], **info))
+        assert loop.iteration - start == calls * k
+        assert loop.num_updates == calls * k * cfg.updates_per_iteration
+        return
+
+    import jax
+    import numpy as np
+
+    from jax_impl.train import programs_for
+
+    programs = programs_for(cfg)
+    ts = [jax_post_seed_state(programs, jax_rollout(cfg, n_envs, sizes.env_steps_per_call), cfg.seed)]
+    chunk = jax.jit(jax.vmap(lambda s: programs.run_iterations(s, k, random=False)), donate_argnums=0)
+    trace_key = f"chunk(n={k}, random=False)"
+    traces = programs.trace_counts[trace_key]
+    params = jax_param_count(jax.tree.map(lambda x: x[0], ts[0].agent.params))
+    start = int(ts[0].iteration[0])
+
+    def call() -> None:
+        new_ts, out = chunk(ts[0])
+        jax.block_until_ready(new_ts)
+        out = jax.device_get(out)  # the trainer reads the chunk's outputs (NaN check, logging)
+        ts[0] = new_ts
+        assert bool(np.all(out["env_finite"]))
+
+    calls = time_call(benchmark, bench_profile, call, extra_info_fn(
+        cfg, bench_profile, device=jax_device_label(), params=params, **info))
+    assert programs.trace_counts[trace_key] == traces + 1 and jit_cache_size(chunk) == 1, "the chunk retraced"
+    assert int(ts[0].iteration[0]) - start == calls * k
+    assert int(ts[0].agent.num_updates[0]) == calls * k * cfg.updates_per_iteration
