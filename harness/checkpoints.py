@@ -12,12 +12,10 @@ import json
 import os
 import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from harness.config import Config
+from harness.fsutil import atomic_file
 
 CKPT_DIR, LATEST = "checkpoints", "latest.json"
 KEEP = 2
@@ -53,21 +51,6 @@ def kill_point(name: str) -> None:
     _KILL_COUNTS[name] = _KILL_COUNTS.get(name, 0) + 1
     if _KILL_COUNTS[name] == (int(nth) if nth else 1):
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-@contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the same folder; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def checkpoint_dir(run_dir: str | Path, agent_step: int) -> Path:

@@ -7,11 +7,11 @@ The parity suite records every comparison (`ParityLog.record`); at the end of th
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.fsutil import atomic_write_text
 
 TOLERANCES = {"float64": (1e-10, 1e-10), "float32": (1e-5, 1e-5)}  # (rtol, atol) defaults
 
@@ -57,14 +57,6 @@ class ParityLog:
         return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows, "failures": self.failures}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def render_markdown(data: dict, extra: dict | None = None) -> str:
     lines = [
         "# Parity: torch_ref vs jax_impl",
@@ -94,6 +86,6 @@ def write_report(log: ParityLog, out_dir: str | Path, extra: dict | None = None)
     data = log.to_json()
     if extra:
         data["notes"] = extra
-    _atomic_write(out / "parity.json", json.dumps(data, indent=2))
-    _atomic_write(out / "parity.md", render_markdown(data, extra))
+    atomic_write_text(out / "parity.json", json.dumps(data, indent=2))
+    atomic_write_text(out / "parity.md", render_markdown(data, extra))
     return out / "parity.json", out / "parity.md"

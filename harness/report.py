@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +35,7 @@ import numpy as np
 
 from harness import flops
 from harness.benchmeta import BENCHES, bench_version, validate_record
+from harness.fsutil import atomic_file
 
 MACHINE_FIELDS = ("machine_slug", "cpu_model", "cpu_logical_cores", "gpus", "versions")
 _ARCH = ("model_size", "obs_dim", "action_dim", "enc_dim", "num_enc_layers", "latent_dim", "mlp_dim",
@@ -582,14 +581,8 @@ def render_markdown(data: ReportData, charts: dict[str, str] | None = None) -> s
 
 def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path, suffix=path.suffix or ".tmp") as tmp:
+        write(tmp)
 
 
 Bars = dict[str, tuple[float, float, float]]  # machine slug -> (value, low, high)

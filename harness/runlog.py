@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import Config, config_from_dict
+from harness.fsutil import atomic_file, atomic_write_text
 
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
 CSV_FILES = {"train": "metrics.csv", "eval": "eval.csv"}
@@ -75,9 +76,7 @@ class RunLog:
         if not resume:
             data = cfg.to_dict()
             data["_meta"] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            tmp = self.dir / (CONFIG_FILE + ".tmp")
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-            tmp.replace(self.dir / CONFIG_FILE)
+            atomic_write_text(self.dir / CONFIG_FILE, json.dumps(data, indent=2, sort_keys=True))
         self._csv_fields: dict[str, list[str]] = {}
         for kind, name in CSV_FILES.items():
             path = self.dir / name
@@ -105,9 +104,8 @@ class RunLog:
         out = self.dir / GLASS_DIR
         out.mkdir(exist_ok=True)
         path = out / f"step_{agent_step:010d}.npz"
-        tmp = out / f".step_{agent_step:010d}.tmp.npz"
-        np.savez(tmp, **{k: np.asarray(v) for k, v in matrices.items()})
-        tmp.replace(path)
+        with atomic_file(path, suffix=".npz") as tmp:
+            np.savez(tmp, **{k: np.asarray(v) for k, v in matrices.items()})
         return path
 
 

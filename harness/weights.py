@@ -9,13 +9,13 @@ Files: `.npz` or `.safetensors` (by extension), written atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness.fsutil import atomic_file
 
 Canonical = dict[str, np.ndarray]
 BUFFER_KEYS = ("log_std_min", "log_std_dif")
@@ -126,20 +126,14 @@ def save_weights(path: str | Path, canon: Mapping[str, np.ndarray]) -> Path:
         raise ValueError(f"weights file {str(path)!r} must end in .npz or .safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.array(v, order="C", copy=True) for k, v in canon.items()}  # keeps 0-d arrays 0-d
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=path.suffix) as tmp:
         if path.suffix == ".npz":
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
         else:
             from safetensors.numpy import save_file
 
-            save_file(arrays, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            save_file(arrays, str(tmp))
     return path
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from harness.fsutil import atomic_file
 
 __all__ = [
     "LAYOUTS",
@@ -377,14 +378,5 @@ def save_official(model: nn.Module, path: str | Path, include_glass: bool = Fals
     cpu = {k: v.detach().cpu() for k, v in sd.items()}  # one copy per tensor, so aliases keep sharing storage
     state = official_state_dict(cpu, include_glass=include_glass, layout=layout)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"model": state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        torch.save({"model": state}, tmp)
