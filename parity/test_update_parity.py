@@ -141,3 +141,31 @@ def test_ten_updates(dtype):
         compare(mt, mj, "update x10/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
         compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, "update x10/tiny parameters", dtype,
                 rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("preset", ["phase1b", "phase2"])
+def test_updates_with_glass(dtype, preset):
+    """Four full updates with Glass on (phase2 also sends its gradient into the encoder): active on the 1st
+    and 3rd, inactive on the others, so the Adam-skip of the Glass parameters is compared too."""
+    cfg = make_config(dtype, overrides=[f"glass={preset}", "glass.num_prototypes=8", "glass.num_clusters=4"])
+    rng = np.random.default_rng(33)
+    with precision(dtype):
+        p = make_pair(cfg, seed=9)
+        state = p.jstate
+        import jax
+
+        update = jax.jit(p.jax.update_core)
+        mt, mj = [], []
+        for i in range(4):
+            obs, act, rew = _batch(cfg, rng)
+            n = _noise(cfg, rng)
+            active = i % 2 == 0
+            mt.append(p.torch.update_core(p.t(obs), p.t(act), p.t(rew), p.tn(n), glass_active=active))
+            state, m = update(state, p.j(obs), p.j(act), p.j(rew), p.jn(n), active)
+            mj.append(m)
+        tw, jw, ts, js = _params(p, state)
+        assert any(k.startswith("_glass.") for k in tw)
+        compare(mt, mj, f"update x4 with Glass {preset}/tiny metrics", dtype, leaf_tol=_tol(dtype))
+        atol = cfg.lr / 10 if dtype == "float32" else None  # the Adam first-step argument of test_one_full_update
+        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js},
+                f"update x4 with Glass {preset}/tiny parameters", dtype, atol=atol)
