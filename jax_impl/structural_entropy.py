@@ -8,12 +8,12 @@ Numerical guard (the seed's): the ratios d_i/2m and V_k/2m are clamped to [eps, 
 weights in front of the logs are not clamped), so a zero-degree node or an empty cluster contributes exactly
 0 and every gradient stays finite, also at uniform S. 2m itself is clamped to >= eps.
 
-Inputs are checked (A square, finite, non-negative, symmetric within SYM_TOL relative to max|A|, 2m > 0;
-S of shape (N, K), finite, rows on the simplex within SIMPLEX_TOL): a violation is a ValueError naming the
-problem, never a NaN. JAX can only check concrete values: the public functions run `validate_inputs` when
-`validate=True` and neither input is a `jax.core.Tracer`; under `jit`/`grad`/`vmap` tracing the check is
-skipped (shape checks still happen when the arrays are built). Hot loops whose inputs are valid by
-construction (jax_impl.glass) pass `validate=False`.
+Inputs are checked by harness/structural_entropy_checks.py (A square, finite, non-negative, symmetric within
+SYM_TOL relative to max|A|, 2m > 0; S of shape (N, K), finite, rows on the simplex within SIMPLEX_TOL): a
+violation is a ValueError naming the problem, never a NaN. JAX can only check concrete values: the public
+functions run `validate_inputs` when `validate=True` and neither input is a `jax.core.Tracer`; under
+`jit`/`grad`/`vmap` tracing the check is skipped (shape checks still happen when the arrays are built). Hot
+loops whose inputs are valid by construction (jax_impl.glass) pass `validate=False`.
 
 Mirrors torch_ref/structural_entropy.py name by name.
 """
@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SYM_TOL = 1e-5  # max |A - A^T| allowed, relative to max |A|
-SIMPLEX_TOL = 1e-4  # max |sum_k S_ik - 1| and max(-S_ik) allowed
+from harness.structural_entropy_checks import check_assignment, check_graph
+
 FORMS = ("glass", "dsi")
 
 
@@ -41,39 +41,6 @@ def _to_numpy(x: jax.Array, name: str) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _check_graph(a: np.ndarray) -> None:
-    """A square, finite, non-negative, symmetric (relative SYM_TOL) and with positive total weight."""
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError(f"A must be a square (N, N) matrix, got shape {tuple(a.shape)}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("A contains NaN or inf")
-    if a.size and a.min() < 0:
-        raise ValueError(f"A must be non-negative, its smallest entry is {a.min():.3g}")
-    scale = float(np.abs(a).max()) if a.size else 0.0
-    asym = float(np.abs(a - a.T).max()) if a.size else 0.0
-    if asym > SYM_TOL * scale:
-        raise ValueError(f"A must be symmetric: max |A - A^T| = {asym:.3g} > {SYM_TOL:g} * max|A|")
-    if not a.sum() > 0:
-        raise ValueError("A has zero total weight (2m = 0): structural entropy is undefined")
-
-
-def _check_assignment(s: np.ndarray, n: int) -> None:
-    """S of shape (N, K), finite, rows on the simplex within SIMPLEX_TOL."""
-    if s.ndim != 2 or s.shape[0] != n or s.shape[1] < 1:
-        raise ValueError(f"S must have shape (N, K) with N = A.shape[0] = {n} and K >= 1, "
-                         f"got {tuple(s.shape)}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("S contains NaN or inf")
-    if s.min() < -SIMPLEX_TOL:
-        raise ValueError(f"S rows must lie on the simplex: S has a negative entry {s.min():.3g}")
-    dev = float(np.abs(s.sum(axis=1) - 1.0).max())
-    if dev > SIMPLEX_TOL:
-        raise ValueError(
-            f"S rows must lie on the simplex (sum to 1): max |sum_k S_ik - 1| = {dev:.3g} > {SIMPLEX_TOL:g}; "
-            "pass probabilities (s_from_logits(logits)), not logits"
-        )
-
-
 def _is_traced(*xs: jax.Array | None) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in xs)
 
@@ -83,9 +50,9 @@ def validate_inputs(A: jax.Array, S: jax.Array | None = None) -> None:
 
     Needs concrete arrays; the public functions call it only outside tracing.
     """
-    _check_graph(_to_numpy(A, "A"))
+    check_graph(_to_numpy(A, "A"))
     if S is not None:
-        _check_assignment(_to_numpy(S, "S"), np.shape(A)[0])
+        check_assignment(_to_numpy(S, "S"), np.shape(A)[0])
 
 
 # ----------------------------------------------------------------------------------------------------------
