@@ -12,6 +12,15 @@ Options:
   Asking for a JSON file (`--bench-results` or `--benchmark-json`) turns timing on (`--benchmark-enable`):
   the project's addopts carry `--benchmark-disable`, under which pytest-benchmark would silently write none.
 
+* `--bench-budget SECONDS` (`--bench-case-seconds S`): a time budget for the whole session, compiles
+  included (bench/budget.py): cases run in priority order, rounds are cut to fit, cases that do not fit are
+  skipped with the reason; the JSON is rewritten after every case and lists every skipped or failed case
+  with its reason (`skipped_cases`, `failed_cases`). Used by the one-shot GPU run (bench/device_run.sh).
+
+JAX on a GPU: unless the user set them, `XLA_PYTHON_CLIENT_PREALLOCATE=false` is set before JAX starts, so
+JAX does not take 75 % of the card and torch cases get their memory; the setting is recorded in
+machine_info and in every JAX record.
+
 Modes: `pytest bench/` alone is the CI smoke mode (addopts `--benchmark-disable`: every case's body runs
 once, untimed, on `SMOKE_TASK`); `--benchmark-enable` or a JSON option times every case.
 
@@ -24,6 +33,7 @@ a record the report would refuse fails its test instead.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -32,12 +42,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness_utils import BenchSizes, benchmarks_disabled, has_gpu, sizes_from_config
+from bench.budget import Budget, BudgetSkip, case_priority
+from bench.harness_utils import XLA_ENV, BenchSizes, benchmarks_disabled, has_gpu, set_active_budget, sizes_from_config
 from harness.benchmeta import BenchProfile, bench_version, get_bench_profile, validate_extra_info
+from harness.fsutil import atomic_file
 from harness.machine import load_average, machine_info, machine_slug
 from harness.tasks import TASKS
 
 _LOAD_START = pytest.StashKey[list]()
+_BUDGET = pytest.StashKey[Budget]()
+_OUTCOMES = pytest.StashKey[dict]()  # "skipped_cases" / "failed_cases": [{"case", "reason"}]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,9 +62,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="task of every case (default: cartpole-swingup for cpu, hopper-hop for gpu)")
     group.addoption("--bench-results", metavar="DIR", default=None,
                     help="write the benchmark JSON to DIR/<machine-slug>/<date>-<commit>.json")
+    group.addoption("--bench-budget", metavar="SECONDS", type=float, default=None,
+                    help="time budget of the whole session (priority order, rounds cut to fit, skips recorded)")
+    group.addoption("--bench-progress", metavar="FILE", default=None,
+                    help="append 'start<TAB>nodeid' / 'end<TAB>nodeid' per case (bench/device_run.py finds a "
+                         "case that crashed the process)")
+    group.addoption("--bench-case-seconds", metavar="SECONDS", type=float, default=None,
+                    help="with --bench-budget: timed seconds per case at most (default 20)")
 
 
 def _commit(root: Path) -> str:
+    """Short commit of the tree, `-dirty` when tracked files outside results/ differ from it (writing
+    results/ — parity.md, REPORT.md, the JSON itself — is what a run does, not a code change).
+    `TDMPC_COMMIT` names it where the tree has no git history (the GPU machine gets a copy without .git)."""
+    if os.environ.get("TDMPC_COMMIT"):
+        return os.environ["TDMPC_COMMIT"]
+
     def git(*args: str) -> str | None:
         try:
             res = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
@@ -61,12 +88,24 @@ def _commit(root: Path) -> str:
     commit = git("rev-parse", "--short=10", "HEAD")
     if commit is None:
         return "nogit"
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
+                     else "")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's (trylast) configure reads --benchmark-json
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts (has_gpu imports it)
     config.stash[_LOAD_START] = load_average()
+    config.stash[_OUTCOMES] = {"skipped_cases": [], "failed_cases": []}
+    budget = config.getoption("bench_budget", default=None)
+    if budget is not None:
+        case_seconds = config.getoption("bench_case_seconds", default=None)
+        try:
+            config.stash[_BUDGET] = Budget(budget, **({"case_seconds": case_seconds} if case_seconds else {}))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--bench-budget: {exc}") from None
+        set_active_budget(config.stash[_BUDGET])
+    config.pluginmanager.register(_CaseOutcomes(config), "tdmpc-bench-outcomes")
     task = config.getoption("bench_task", default=None)
     if task is not None and task not in TASKS:
         raise pytest.UsageError(f"--bench-task {task!r} is not a task; tasks: {', '.join(sorted(TASKS))}")
@@ -100,6 +139,93 @@ def pytest_configure(config: pytest.Config) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    set_active_budget(None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under --bench-budget: run the cases in priority order (bench/budget.py), stable within a rank."""
+    if _BUDGET not in config.stash:
+        return
+
+    def rank(item: pytest.Item) -> int:
+        spec = getattr(item, "callspec", None)
+        return case_priority(getattr(item, "originalname", item.name), spec.id if spec else "")
+
+    items.sort(key=rank)
+
+
+class _CaseOutcomes:
+    """Plugin: keeps every skipped or failed benchmark case with its reason; under a budget it rewrites the
+    JSON after every case, so a killed session still leaves the records it finished."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    def _progress(self, kind: str, nodeid: str) -> None:
+        path = self.config.getoption("bench_progress", default=None)
+        if path and "test_bench_" in nodeid:
+            with open(path, "a") as fh:
+                fh.write(f"{kind}\t{nodeid}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._progress("start", nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self._progress("end", nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if "test_bench_" not in report.nodeid:
+            return
+        outcomes = self.config.stash[_OUTCOMES]
+        if report.skipped and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            outcomes["skipped_cases"].append({"case": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+        elif report.failed:
+            text = report.longreprtext.strip()
+            outcomes["failed_cases"].append({"case": report.nodeid, "when": report.when,
+                                             "reason": text.splitlines()[-1][:500] if text else "failed"})
+        if report.when == "teardown" and _BUDGET in self.config.stash:
+            _write_json_now(self.config)
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    """Every skipped or failed case with its reason, and the budget, beside the records."""
+    output_json.update(config.stash.get(_OUTCOMES, {}))
+    if _BUDGET in config.stash:
+        output_json["bench_budget_seconds"] = config.stash[_BUDGET].seconds
+
+
+def _write_json_now(config: pytest.Config) -> None:
+    """The JSON as pytest-benchmark writes it at the end, written now (atomically) with the records so far."""
+    bs = getattr(config, "_benchmarksession", None)
+    path = config.getoption("benchmark_json", default=None)
+    if bs is None or path is None or not bs.benchmarks:
+        return
+    machine = bs.get_machine_info()
+    commit = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
+    out = config.hook.pytest_benchmark_generate_json(config=config, benchmarks=bs.benchmarks, include_data=True,
+                                                    machine_info=machine, commit_info=commit)
+    config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks, output_json=out)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(out, indent=4, default=str))
+
+
+@pytest.fixture(autouse=True)
+def _budget_start(request: pytest.FixtureRequest):
+    """Under --bench-budget: skip a case that cannot start in the time left."""
+    budget = request.config.stash.get(_BUDGET, None)
+    if budget is not None:
+        try:
+            budget.check_start()
+        except BudgetSkip as exc:
+            pytest.skip(str(exc))
+    yield
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Add what pytest-benchmark lacks: GPU, driver/CUDA, CPU model/cores, versions, JAX backend, load."""
     from harness.machine import machine_info as harness_machine_info
@@ -113,6 +239,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     torch = sys.modules.get("torch")  # imported by the torch cases: its intra-op threads shape CPU timings
     machine_info["torch_num_threads"] = torch.get_num_threads() if torch is not None else None
     machine_info["xla_flags"] = os.environ.get("XLA_FLAGS")
+    machine_info["xla_env"] = {k: os.environ.get(k) for k in XLA_ENV}
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.budget import Budget, BudgetSkip
 from harness.benchmeta import BenchProfile, bench_config, make_extra_info
 from harness.config import Config
 
@@ -171,9 +172,11 @@ def jax_param_count(params: Any) -> int:
     return int(sum(x.size for k, v in params.items() if k != "_target_Qs" for x in jax.tree.leaves(v)))
 
 
-def jit_cache_size(fn: Any) -> int:
-    """Compiled executables of a jitted function (1 after warm-up when nothing retraced)."""
-    return int(fn._cache_size())
+def jit_cache_size(fn: Any) -> int | None:
+    """Compiled executables of a jitted function (1 after warm-up when nothing retraced); None where the JAX
+    version lacks the private `_cache_size` (the GPU machine runs another JAX: the benchmark still counts)."""
+    size = getattr(fn, "_cache_size", None)
+    return None if size is None else int(size())
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,7 +188,9 @@ def time_call(benchmark: Any, bench_profile: BenchProfile, fn: Callable[[], Any]
               extra_info: Callable[[float], dict[str, Any]]) -> int:
     """Untimed first call (compile_seconds), extra_info, then pedantic rounds; returns the calls made.
 
-    Under `--benchmark-disable` (smoke mode) pedantic's single untimed call is the first call."""
+    Under `--benchmark-disable` (smoke mode) pedantic's single untimed call is the first call. Under a
+    `--bench-budget` (bench/budget.py) one more untimed call measures a call, the rounds are cut to fit the
+    budget (recorded as extra_info.budget_rounds) and the case is skipped when too few fit."""
     if benchmark.disabled:
         t0 = time.perf_counter()
         benchmark.pedantic(fn, rounds=1, iterations=1)
@@ -195,8 +200,20 @@ def time_call(benchmark: Any, bench_profile: BenchProfile, fn: Callable[[], Any]
     fn()
     compile_seconds = time.perf_counter() - t0
     benchmark.extra_info.update(extra_info(compile_seconds))
+    rounds, warmup_rounds, calls = bench_profile.rounds, bench_profile.warmup_rounds, 1
+    if _ACTIVE_BUDGET is not None:  # --bench-budget: one measured warm-up call, then the rounds that fit
+        t0 = time.perf_counter()
+        fn()
+        call_seconds = time.perf_counter() - t0
+        calls += 1
+        try:
+            rounds = _ACTIVE_BUDGET.rounds(rounds, compile_seconds, call_seconds)
+        except BudgetSkip as exc:
+            pytest.skip(str(exc))
+        warmup_rounds = 0
+        benchmark.extra_info["budget_rounds"] = rounds
     before = _cpu_counters()
-    benchmark.pedantic(fn, rounds=bench_profile.rounds, warmup_rounds=bench_profile.warmup_rounds, iterations=1)
+    benchmark.pedantic(fn, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
     foreign = _foreign_cores(before, _cpu_counters())
     if foreign is not None:
         benchmark.extra_info["foreign_cpu_cores"] = round(foreign, 3)
@@ -204,7 +221,16 @@ def time_call(benchmark: Any, bench_profile: BenchProfile, fn: Callable[[], Any]
             warnings.warn(f"other processes used {foreign:.2f} CPU cores on average while this benchmark was "
                           "timed: its timing is unreliable (recorded as extra_info.foreign_cpu_cores)",
                           ForeignLoadWarning, stacklevel=2)
-    return 1 + bench_profile.warmup_rounds + bench_profile.rounds
+    return calls + warmup_rounds + rounds
+
+
+_ACTIVE_BUDGET: Budget | None = None
+
+
+def set_active_budget(budget: Budget | None) -> None:
+    """The session's `--bench-budget` (bench/conftest.py); `time_call` sizes its rounds to fit it."""
+    global _ACTIVE_BUDGET
+    _ACTIVE_BUDGET = budget
 
 
 # Contamination check (an extra_info field outside harness.benchmeta's schema, which the report ignores):
@@ -243,12 +269,30 @@ def extra_info_fn(cfg: Config, bench_profile: BenchProfile, *, bench: str, devic
                   updates_per_call: int, params: int | None = None, profile: str | None = None,
                   collector: str | None = None) -> Callable[[float], dict[str, Any]]:
     def make(compile_seconds: float) -> dict[str, Any]:
-        return make_extra_info(cfg, bench=bench, device=device, compile_seconds=compile_seconds,
+        info = make_extra_info(cfg, bench=bench, device=device, compile_seconds=compile_seconds,
                                agent_steps_per_call=agent_steps_per_call, updates_per_call=updates_per_call,
                                collector=collector, model_size=bench_profile.model_label, params=params,
                                profile=profile)
+        return {**info, **runtime_settings(cfg)}
 
     return make
+
+
+def runtime_settings(cfg: Config) -> dict[str, Any]:
+    """Optional extra_info fields (outside the versioned schema) that shape a record's speed: the MJX physics
+    implementation (JAX records), XLA flags and JAX's GPU allocator settings (read from the environment,
+    which bench/conftest.py sets before JAX starts)."""
+    out: dict[str, Any] = {}
+    if cfg.backend == "jax":
+        out["mjx_impl"] = cfg.mjx_impl
+        for key in XLA_ENV:
+            out[key.lower()] = os.environ.get(key, "")
+    return out
+
+
+# Environment variables that change how XLA compiles and allocates (recorded per JAX record).
+XLA_ENV = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+           "XLA_PYTHON_CLIENT_ALLOCATOR", "JAX_COMPILATION_CACHE_DIR")
 
 
 def config_for(bench_profile: BenchProfile, sizes: BenchSizes, backend: str, profile: str, **values: Any) -> Config:

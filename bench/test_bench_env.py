@@ -82,5 +82,5 @@ def test_bench_env_step(benchmark, bench_profile, sizes, case) -> None:
     traces = roll.traces
     calls = time_call(benchmark, bench_profile, call,
                       extra_info_fn(cfg, bench_profile, device=jax_device_label(), **info))
-    assert roll.traces <= traces + 1 and jit_cache_size(roll.fn) == 1, "the env rollout retraced"
+    assert roll.traces <= traces + 1 and jit_cache_size(roll.fn) in (1, None), "the env rollout retraced"
     assert int(state[0].t[0]) == calls * K % cfg.episode_length  # the state really advanced every call

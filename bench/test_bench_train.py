@@ -95,6 +95,6 @@ def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) 
 
     calls = time_call(benchmark, bench_profile, call, extra_info_fn(
         cfg, bench_profile, device=jax_device_label(), params=params, **info))
-    assert programs.trace_counts[trace_key] == traces + 1 and jit_cache_size(chunk) == 1, "the chunk retraced"
+    assert programs.trace_counts[trace_key] == traces + 1 and jit_cache_size(chunk) in (1, None), "the chunk retraced"
     assert int(ts[0].iteration[0]) - start == calls * k
     assert int(ts[0].agent.num_updates[0]) == calls * k * cfg.updates_per_iteration

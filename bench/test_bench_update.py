@@ -100,5 +100,5 @@ def test_bench_update(benchmark, bench_profile, sizes, case) -> None:
 
     calls = time_call(benchmark, bench_profile, call, extra_info_fn(
         cfg, bench_profile, device=jax_device_label(), params=params, **info))
-    assert jit_cache_size(fn) == 1, "the update function retraced"
+    assert jit_cache_size(fn) in (1, None), "the update function retraced"
     assert int(state[0].num_updates) == calls * n  # the state really advanced

@@ -12,9 +12,13 @@ rate from them:
   (for eager torch: the first call). Untimed by the benchmark, reported beside it.
 pytest-benchmark times are seconds per call (per iteration of the timed function); the timed function
 blocks on the device itself (`torch.cuda.synchronize`, `jax.block_until_ready`).
-Optional, outside the schema (neither required nor versioned; the report ignores it): `foreign_cpu_cores`,
+Optional, outside the schema (neither required nor versioned; the report ignores them): `foreign_cpu_cores`,
 the CPU cores other processes used on average while the rounds were timed (bench/harness_utils.py), so a
-record timed on a busy shared machine can be recognised.
+record timed on a busy shared machine can be recognised; `budget_rounds`, the timed rounds a
+`--bench-budget` session cut the case to (bench/budget.py); and for JAX records `mjx_impl`, `xla_flags`,
+`xla_python_client_preallocate`, `xla_python_client_mem_fraction`, `xla_python_client_allocator` and
+`jax_compilation_cache_dir` (bench/harness_utils.py `runtime_settings`: the physics implementation, XLA flags
+and GPU allocator the record ran with).
 
 `bench_version()` is a short hash of this schema, the semantics text above and the benchmark profiles; any
 change to them changes the version, and the report refuses to mix versions.

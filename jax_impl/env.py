@@ -79,11 +79,8 @@ def sync_kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
 
     Recomputes kinematics, com positions, cameras/lights, tendons, position sensors, com velocities and
     velocity sensors (subtree velocities included). Acceleration-stage sensors keep their last-sub-step
-    values, as after dm_control's `mj_step2`. The Warp backend has no stage functions: it runs a full
-    `mjx.forward` (acceleration sensors then describe the new state, one sub-step later than dm_control).
+    values, as after dm_control's `mj_step2`. (MJX's JAX implementation only: `MJXEnv` refuses Warp.)
     """
-    if model.impl != mjx.Impl.JAX:
-        return mjx.forward(model, data)
     data = mjx.kinematics(model, data)
     data = mjx.com_pos(model, data)
     data = mjx.camlight(model, data)
@@ -99,6 +96,12 @@ class MJXEnv:
     def __init__(self, cfg: Config):
         if cfg.episode_length is None:
             raise ValueError("MJXEnv needs a resolved config (episode_length is None); use load_config()")
+        if cfg.mjx_impl != "jax":
+            raise ValueError(
+                f"config field 'mjx_impl': {cfg.mjx_impl!r} is not supported by the JAX backend; use mjx_impl=jax "
+                "(CPU and GPU). Warp's MJX data cannot be merged per env with a tree-map as `step_batch` does "
+                "(it needs MJX's own Data.where), and warp-lang is not installed on the project's GPU machine"
+            )
         self.task_spec: TaskSpec = get_task(cfg.task)
         if self.task_spec.playground is None:
             raise ValueError(f"task {cfg.task!r} has no MuJoCo Playground environment")

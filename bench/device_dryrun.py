@@ -1,0 +1,123 @@
+"""The one-shot GPU run, rehearsed on a CPU: the same script, in an environment that holds only what the GPU
+machine has preinstalled, installing the bundle offline.
+
+    python -m bench.device_dryrun [--work DIR] [--budget 30] [--bundle DIR]
+
+1. The bundle for THIS machine's Python (`bench.device_bundle`; needs the package index), unless --bundle.
+2. A device-like Python: a fresh virtualenv (no pip of its own, no system site-packages) that sees, through
+   one .pth file, only the distributions of `DEVICE_PREINSTALLED` and their requirements, symlinked from
+   the interpreter running this command (same versions as this machine's). MuJoCo, MJX, Playground,
+   dm_control and gymnasium are NOT importable there until the bundle is installed (checked).
+3. `bash bench/device_run.sh --python <that> --profile cpu --budget N ...` with `PIP_NO_INDEX=1`: offline
+   install into a target folder, facts, smoke, a budgeted CPU benchmark (cheap cases, small per-case time,
+   so some cases run and the rest are skipped with reasons), the JSON checked by the report.
+tests/test_device_run.py runs this in CI and checks what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.device_bundle import DEVICE_PREINSTALLED, build_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+# The cheap cases of the CPU profile, on the task MJX compiles fastest: a few run within the budget.
+DRY_RUN_PYTEST_ARGS = ("-k", "env_step or update", "--bench-task", "pendulum-swingup")
+BUNDLED_MODULES = ("mujoco", "mujoco_playground", "dm_control", "gymnasium")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_closure(names: tuple[str, ...]) -> list[md.Distribution]:
+    """The installed distributions among `names` and, recursively, their unconditional requirements."""
+    from packaging.requirements import Requirement
+
+    seen: dict[str, md.Distribution] = {}
+    todo = list(names)
+    while todo:
+        name = _norm(todo.pop())
+        if name in seen:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue  # on the device but not installed here (opencv, tensorboard, ...): not needed by the code
+        seen[name] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(seen.values())
+
+
+def device_like_python(dest: Path) -> Path:
+    """A virtualenv in `dest` whose Python sees only the device's preinstalled packages; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(dest)], check=True)
+    site = dest / "device-site"
+    site.mkdir()
+    for dist in requirement_closure(DEVICE_PREINSTALLED):
+        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in tops:
+            src = Path(str(dist.locate_file(top)))
+            link = site / top
+            if src.exists() and not link.exists() and not top.endswith(".pth"):
+                link.symlink_to(src)
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    purelib = subprocess.run([str(dest / "bin" / "python"), "-c", code], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    Path(purelib, "device-preinstalled.pth").write_text(str(site) + "\n")
+    return dest / "bin" / "python"
+
+
+def importable(python: Path, module: str) -> bool:
+    code = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([str(python), "-c", code], env=env).returncode == 0
+
+
+def dry_run(work: Path, budget: float = 30.0, case_seconds: float = 2.0, bundle: Path | None = None) -> int:
+    """Build (or take) the bundle, make the device-like Python, run bench/device_run.sh; its exit code.
+    Writes into work/: bundle/, devpy/, site/ (the install target) and out/ (what the device returns)."""
+    work.mkdir(parents=True, exist_ok=True)
+    if bundle is None:
+        bundle = work / "bundle"
+        build_bundle(bundle, python_version=f"{sys.version_info.major}.{sys.version_info.minor}")
+    python = device_like_python(work / "devpy")
+    for module in ("jax", "torch", "flax", "optax", "pytest_benchmark"):
+        if not importable(python, module):
+            raise RuntimeError(f"the device-like Python cannot import {module}: install the project first")
+    present = [m for m in BUNDLED_MODULES if importable(python, m)]
+    if present:
+        raise RuntimeError(f"the device-like Python already has {present}: it would not test the bundle")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PIP_NO_INDEX="1", TMPDIR=str(work))
+    cmd = ["bash", str(ROOT / "bench" / "device_run.sh"), "--python", str(python), "--bundle", str(bundle),
+           "--out", str(work / "out"), "--target", str(work / "site"), "--profile", "cpu",
+           "--budget", f"{budget:g}", "--case-seconds", f"{case_seconds:g}", "--", *DRY_RUN_PYTEST_ARGS]
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.device_dryrun", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default=None, help="work folder (default: a new temporary folder, kept)")
+    p.add_argument("--budget", type=float, default=30.0, help="benchmark budget in seconds")
+    p.add_argument("--bundle", default=None, help="an existing bundle built for this machine's Python")
+    args = p.parse_args(argv)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="device-dryrun-"))
+    rc = dry_run(work, args.budget, bundle=Path(args.bundle) if args.bundle else None)
+    print(f"device dry run: exit {rc}; outputs in {work / 'out'}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The one-shot GPU run, rehearsed on the CPU: bundle, budget, crash recovery and the whole dry run.
+
+The dry run (`bench.device_dryrun`) builds the bundle for this Python (package index), makes a Python that
+holds only what the GPU machine has preinstalled, and runs `bench/device_run.sh` in it with a tiny budget:
+offline install, facts, smoke, a budgeted CPU benchmark, the JSON read back by the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bench.budget import MIN_ROUNDS, Budget, BudgetSkip, case_priority
+from bench.device_bundle import (
+    CARRY_LIMIT_BYTES,
+    DEVICE_PREINSTALLED,
+    bundle_requirements,
+    pyproject_pins,
+    strip_wheel,
+)
+from harness.report import load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The bundle's list and its stripping
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_bundle_versions_come_from_pyproject_and_skip_what_the_device_has() -> None:
+    reqs = dict(r.split("==") for r in bundle_requirements())
+    pins = pyproject_pins()
+    for name in ("mujoco", "mujoco-mjx", "playground", "dm_control", "gymnasium"):
+        assert reqs[name] == pins[name.replace("_", "-").lower()]
+    assert not {n.lower() for n in reqs} & {n.lower() for n in DEVICE_PREINSTALLED}
+    assert "torch" not in reqs and "jax" not in reqs
+
+
+def _make_wheel(path: Path, files: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        z.writestr("dm_control-1.0.50.dist-info/RECORD", "garbage,,\n")
+
+
+def test_strip_wheel_removes_assets_keeps_modules_and_rewrites_record(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "dm_control-1.0.50-py3-none-any.whl"
+    src.parent.mkdir()
+    files = {
+        "dm_control/suite/hopper.xml": b"<mujoco/>",
+        "dm_control/suite/hopper.py": b"x = 1\n",
+        "dm_control/suite/dog_assets/dog.stl": b"\0" * 1000,
+        "dm_control/locomotion/walkers/ant.xml": b"<mujoco/>" * 50,
+        "dm_control/locomotion/walkers/__init__.py": b"",
+        "dm_control/mujoco/testing/assets/x.png": b"\1" * 10,
+    }
+    _make_wheel(src, files)
+    out = tmp_path / "out"
+    out.mkdir()
+    entry = strip_wheel(src, out)
+    with zipfile.ZipFile(out / src.name) as z:
+        names = set(z.namelist())
+        record = z.read("dm_control-1.0.50.dist-info/RECORD").decode().splitlines()
+        contents = {n: z.read(n) for n in names}
+    assert names == {"dm_control/suite/hopper.xml", "dm_control/suite/hopper.py",
+                     "dm_control/locomotion/walkers/__init__.py", "dm_control-1.0.50.dist-info/RECORD"}
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in record}
+    assert set(rows) == names
+    for name, (digest, size) in rows.items():
+        if name.endswith("RECORD"):
+            assert digest == size == ""
+            continue
+        want = base64.urlsafe_b64encode(hashlib.sha256(contents[name]).digest()).rstrip(b"=").decode()
+        assert digest == f"sha256={want}" and int(size) == len(contents[name])
+    assert entry["removed_unpacked_bytes"]["dm_control/suite/dog_assets/*"] == 1000
+    assert entry["removed_unpacked_bytes"]["dm_control/locomotion/*"] == len(b"<mujoco/>") * 50
+
+
+def test_strip_wheel_refuses_a_file_that_is_not_a_wheel(tmp_path: Path) -> None:
+    bad = tmp_path / "mujoco-3.17.0-py3-none-any.whl"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("mujoco/__init__.py", "")
+    with pytest.raises(ValueError, match="not a wheel"):
+        strip_wheel(bad, tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The budget
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_priority_puts_the_seed_and_official_training_cases_first() -> None:
+    ids = {
+        "test_bench_env_step": ["torch-E1", "jax-E1", "torch-E256", "jax-E256", "jax-E4096"],
+        "test_bench_plan": ["torch-E1-mppi", "jax-E1-mppi", "torch-E256-mppi", "jax-E256-mppi"],
+        "test_bench_update": ["torch-noglass", "jax-noglass", "torch-glass", "jax-glass"],
+        "test_bench_train_iteration": ["torch-official-E1-mppi", "jax-official-E1-mppi", "torch-fast-E256-policy",
+                                       "jax-fast-E256-policy", "torch-fast-E256-mppi", "jax-fast-E256-mppi"],
+    }
+    cases = [(fn, i) for fn, lst in ids.items() for i in lst]
+    ordered = sorted(cases, key=lambda c: case_priority(*c))
+    assert ordered[:4] == [("test_bench_train_iteration", "torch-fast-E256-policy"),
+                           ("test_bench_train_iteration", "jax-fast-E256-policy"),
+                           ("test_bench_train_iteration", "torch-official-E1-mppi"),
+                           ("test_bench_train_iteration", "jax-official-E1-mppi")]
+    assert ordered[-2:] == [("test_bench_train_iteration", "torch-fast-E256-mppi"),
+                            ("test_bench_train_iteration", "jax-fast-E256-mppi")]
+    for fn, lst in ids.items():  # the two backends of one setting are never split by another case
+        for name in lst:
+            if name.startswith("torch-"):
+                twin = (fn, "jax-" + name.removeprefix("torch-"))
+                assert ordered.index(twin) - ordered.index((fn, name)) == 1
+
+
+def test_budget_cuts_rounds_and_skips_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("bench.budget.time.monotonic", lambda: clock[0])
+    budget = Budget(100.0, case_seconds=10.0)
+    assert budget.rounds(50, compile_seconds=3.0, call_seconds=0.5) == 20  # the case cap: 10 s / 0.5 s
+    assert budget.rounds(8, compile_seconds=3.0, call_seconds=0.5) == 8  # never more than the profile's
+    clock[0] += 90.0  # 10 s left, 5 s reserved
+    assert budget.rounds(50, compile_seconds=3.0, call_seconds=1.0) == 5
+    with pytest.raises(BudgetSkip, match=f"fewer than {MIN_ROUNDS} timed calls fit"):
+        budget.rounds(50, compile_seconds=3.0, call_seconds=2.0)
+    budget.check_start()  # 10 s left: may start
+    clock[0] += 1.0
+    with pytest.raises(BudgetSkip, match="needs >= 10 s to start"):
+        budget.check_start()
+    with pytest.raises(ValueError, match="positive"):
+        Budget(0.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Record names: -dirty means a code change, not a results file
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_commit_tag_ignores_results_and_honours_tdmpc_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.conftest import _commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "parity.md").write_text("a\n")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    monkeypatch.delenv("TDMPC_COMMIT", raising=False)
+    clean = _commit(tmp_path)
+    assert len(clean) == 10 and not clean.endswith("-dirty")
+    (tmp_path / "results" / "parity.md").write_text("b\n")  # what `check` writes before benchmarking
+    assert _commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert _commit(tmp_path) == clean + "-dirty"
+    monkeypatch.setenv("TDMPC_COMMIT", "abc123")
+    assert _commit(tmp_path) == "abc123"
+
+
+def test_mjx_warp_is_refused_with_a_clear_error() -> None:
+    pytest.importorskip("jax")
+    from harness.config import load_config
+    from jax_impl.env import MJXEnv
+
+    with pytest.raises(ValueError, match="mjx_impl.*use mjx_impl=jax"):
+        MJXEnv(load_config("official", values={"task": "pendulum-swingup", "backend": "jax", "mjx_impl": "warp"}))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Crash recovery and the whole dry run (minutes: real pytest sessions, real JAX compiles)
+# ----------------------------------------------------------------------------------------------------------
+
+CRASH_PLUGIN = '''
+import os
+
+def pytest_runtest_call(item):
+    if "env_step[torch-E1]" in item.nodeid:
+        os._exit(134)  # what a segfault or a CUDA abort does to the process: no teardown, no JSON at exit
+'''
+
+
+def _bench_json(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*/*.json"))]
+
+
+def test_a_crashing_case_loses_only_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    from bench.device_run import run_bench
+
+    (tmp_path / "plug").mkdir()
+    (tmp_path / "plug" / "crash_plugin.py").write_text(CRASH_PLUGIN)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path / 'plug'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    out = tmp_path / "out"
+    attempts = run_bench(out, "cpu", budget=120, case_seconds=1.0,
+                         pytest_args=["-p", "crash_plugin", "-k", "env_step", "--bench-task", "pendulum-swingup"])
+    assert attempts[0]["rc"] == 134
+    assert attempts[0]["crashed"] == ["bench/test_bench_env.py::test_bench_env_step[torch-E1]"]
+    assert len(attempts) == 2 and attempts[1]["rc"] == 0 and attempts[1]["crashed"] == []
+    names = sorted(b["name"] for data in _bench_json(out) for b in data["benchmarks"])
+    assert names == ["test_bench_env_step[jax-E1]", "test_bench_env_step[jax-E8]", "test_bench_env_step[torch-E8]"]
+    load_results(out)  # what was written is what the report reads
+
+
+def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    from bench.device_dryrun import dry_run
+
+    rc = dry_run(tmp_path, budget=30.0, case_seconds=2.0)
+    out = tmp_path / "out"
+    log = (out / "device_run.log").read_text()
+    assert rc == 0, log[-3000:]
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["total_bytes"] < CARRY_LIMIT_BYTES and manifest["python_version"] == (
+        f"{sys.version_info.major}.{sys.version_info.minor}")
+    assert "installing 14 wheels offline" in log and "nvidia-smi: not found" in log
+    smoke = json.loads((out / "smoke.json").read_text())["checks"]
+    assert [c["check"] for c in smoke] == ["imports", "task_envs", "jax_step", "torch_step"]
+    assert all(c["passed"] for c in smoke), smoke
+    assert "torch" in smoke[1]["detail"]["hopper-hop"] and "jax" in smoke[1]["detail"]["hopper-hop"]
+    summary = json.loads((out / "device_run.json").read_text())
+    assert summary["smoke"]["passed"] and summary["records"] >= 1
+    (data,) = _bench_json(out)
+    assert data["bench_budget_seconds"] == 30.0
+    assert data["benchmarks"] and data["skipped_cases"], "a 30 s budget runs some cases and skips others"
+    assert all(s["reason"].startswith("budget:") for s in data["skipped_cases"])
+    assert data["machine_info"]["xla_env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    jax_records = [b for b in data["benchmarks"] if b["extra_info"]["backend"] == "jax"]
+    assert jax_records and all(b["extra_info"]["mjx_impl"] == "jax" for b in jax_records)
+    assert all(b["stats"]["rounds"] == b["extra_info"]["budget_rounds"] for b in data["benchmarks"])
+    results = tmp_path / "results"  # what the README says to do with a device run's output
+    shutil.copytree(next(out.glob("*/")), results / next(out.glob("*/")).name)
+    _, records = load_results(results)
+    assert len(records) == len(data["benchmarks"])
+    assert "benchmark report" in (out / "REPORT.md").read_text()
+    assert not (ROOT / "device_out").exists()
