@@ -1,0 +1,203 @@
+"""Parity inputs that drive the branches the other parity tests never reach.
+
+Each test states the branch it drives and asserts that the branch was really taken (in both backends), so a
+twin that lacked it would have to produce the same numbers without it — and does not:
+* gradient clipping active (norm above the limit) over several updates (Adam's first step is invariant to
+  a global gradient scale, so one update would not show a missing clip);
+* MPPI std at its lower and at its upper clamp;
+* a NaN sample value set to 0 before the elite selection;
+* the `policy` collector's clamp to [-1, 1];
+* the Glass schedule: the warm-up boundary and the `every_k_updates` alternation;
+* episode boundaries: both envs end an episode after exactly `episode_length` agent steps, report the true
+  final observation, and start the next episode from a reset.
+The other "branches that change numbers" are reached elsewhere: RunningScale at its floor of 1 and above it
+(test_planner_parity.py::test_running_scale_sequence), the replay FIFO's wrap-around and sampling across it
+(test_buffer_parity.py), Glass active and inactive updates (test_update_parity.py::test_updates_with_glass).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from harness import noise as noise_specs
+from harness.config import load_config
+from harness.noise import draw_numpy
+from jax_impl import agent as jagent
+from parity.helpers import SATURATED_ENTROPY_F32, compare, make_config, make_pair, precision
+from parity.test_planner_parity import _check, _plan_both
+from parity.test_update_parity import TEN_STEP_TOL, _batch, _noise, _params, _run_updates
+from torch_ref import agent as tagent
+
+
+def test_gradient_clipping_active(dtype):
+    """Three updates whose world-model and policy gradient norms are all above `grad_clip_norm`."""
+    cfg = make_config(dtype, overrides=["grad_clip_norm=0.05"])
+    rng = np.random.default_rng(40)
+    with precision(dtype):
+        p = make_pair(cfg, seed=10)
+        batches = [_batch(cfg, rng) for _ in range(3)]
+        noises = [_noise(cfg, rng) for _ in range(3)]
+        mt, mj, state = _run_updates(p, batches, noises)
+        for m in (*mt, *mj):  # the pre-clip norms: every update was clipped, in both backends
+            assert float(m["grad_norm"]) > cfg.grad_clip_norm and float(m["pi_grad_norm"]) > cfg.grad_clip_norm
+        tw, jw, ts, js = _params(p, state)
+        rtol, atol = TEN_STEP_TOL[dtype]
+        tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
+        compare(mt, mj, "clipped updates x3/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
+        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, "clipped updates x3/tiny parameters",
+                dtype, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("bound", ["min", "max"])
+def test_mppi_std_clamps(dtype, bound):
+    """MPPI with the elite std below `min_std` (clamped up) or above `max_std` (clamped down; one iteration,
+    where the policy trajectories among the elites spread them wider than the sampling std)."""
+    std_range = {"min": ["min_std=0.9", "max_std=2.0"], "max": ["min_std=0.01", "max_std=0.05", "iterations=1"]}[bound]
+    cfg = make_config(dtype, overrides=std_range)
+    E = 2
+    rng = np.random.default_rng(41)
+    with precision(dtype):
+        p = make_pair(cfg, seed=11)
+        obs = rng.standard_normal((E, cfg.obs_dim))
+        noise = draw_numpy(noise_specs.planner_noise(cfg, E), rng, cfg, np.float64)
+        tr, jr = _plan_both(p, obs, np.zeros((E, cfg.horizon, cfg.action_dim)), np.array([True, True]), noise,
+                            False)
+        limit = cfg.min_std if bound == "min" else cfg.max_std
+        for std in (tr.std.numpy(), np.asarray(jr.std)):
+            assert np.isclose(std, limit, rtol=0, atol=1e-7).mean() > 0.25, f"std not at its {bound} clamp"
+        _check(tr, jr, f"planner/std at its {bound} clamp", dtype)
+
+
+def test_planner_sets_nan_values_to_zero(dtype):
+    """One sample's actions are NaN in the last iteration: its value NaN -> 0, below every real elite value
+    (rewards shifted up), so it is not an elite and the plan stays finite. Without the NaN -> 0 step top-k
+    would rank the NaN first and the mean would turn NaN."""
+    cfg = make_config(dtype)
+    E, P = 2, cfg.num_pi_trajs
+    rng = np.random.default_rng(42)
+    with precision(dtype):
+        p = make_pair(cfg, seed=12)
+        obs = rng.standard_normal((E, cfg.obs_dim))
+        noise = draw_numpy(noise_specs.planner_noise(cfg, E), rng, cfg, np.float64)
+        last = cfg.plan_iterations - 1
+        noise["sample_normals"][0, last, :, 3] = np.nan  # env 0, last iteration, sample 3 (index P + 3)
+        tr, jr = _plan_both(p, obs, np.zeros((E, cfg.horizon, cfg.action_dim)), np.array([True, True]), noise,
+                            False)
+        for elites, value in ((tr.elite_idxs.numpy(), tr.elite_value.numpy()),
+                              (np.asarray(jr.elite_idxs), np.asarray(jr.elite_value))):
+            assert P + 3 not in elites[0] and (value[0] > 0).all(), "the NaN sample must rank below the elites"
+        assert torch.isfinite(tr.mean).all() and np.isfinite(np.asarray(jr.mean)).all()
+        _check(tr, jr, "planner/NaN sample value set to 0", dtype)
+
+
+def test_policy_collector_clamps(dtype):
+    """The seed's collector clamp(tanh(mu) + std * noise, -1, 1) with noise large enough to hit both bounds."""
+    cfg = make_config(dtype, overrides=["collector=policy", "policy_noise_std=0.3"])
+    rng = np.random.default_rng(43)
+    with precision(dtype):
+        p = make_pair(cfg, seed=13)
+        obs = rng.standard_normal((64, cfg.obs_dim))
+        noise = 4.0 * rng.standard_normal((64, cfg.action_dim))
+        with torch.no_grad():
+            ta = tagent.policy_act(p.torch.model, p.t(obs), cfg.policy_noise_std, p.t(noise))
+        ja = jagent.policy_act(p.jax.model, p.jstate.params, p.j(obs), cfg.policy_noise_std, p.j(noise))
+        a = ta.numpy()
+        assert (a == 1).any() and (a == -1).any() and (np.abs(a) < 1).any()
+        compare(ta, ja, "policy collector (clamped)", dtype)
+
+
+def test_planner_without_policy_trajectories(dtype):
+    """num_pi_trajs = 0: every MPPI sample comes from the Gaussian (the policy-trajectory branch is skipped)."""
+    cfg = make_config(dtype, overrides=["num_pi_trajs=0"])
+    rng = np.random.default_rng(45)
+    with precision(dtype):
+        p = make_pair(cfg, seed=15)
+        obs = rng.standard_normal((2, cfg.obs_dim))
+        noise = draw_numpy(noise_specs.planner_noise(cfg, 2), rng, cfg, np.float64)
+        tr, jr = _plan_both(p, obs, np.zeros((2, cfg.horizon, cfg.action_dim)), np.array([True, True]), noise,
+                            False)
+        _check(tr, jr, "planner/no policy trajectories", dtype)
+
+
+@pytest.mark.parametrize("eval_mode", [False, True])
+def test_pi_act_without_planning(dtype, eval_mode):
+    """The official act with mpc=False: tanh(mu) in eval mode, the sampled squashed action in training."""
+    cfg = make_config(dtype, overrides=["mpc=false"])
+    rng = np.random.default_rng(46)
+    with precision(dtype):
+        p = make_pair(cfg, seed=16)
+        obs, eps = rng.standard_normal((8, cfg.obs_dim)), rng.standard_normal((8, cfg.action_dim))
+        with torch.no_grad():
+            ta = tagent.pi_act(p.torch.model, p.t(obs), p.t(eps), eval_mode)
+        ja = jagent.pi_act(p.jax.model, p.jstate.params, p.j(obs), p.j(eps), eval_mode)
+        compare(ta, ja, f"pi act (mpc=false, eval={eval_mode})", dtype)
+
+
+@pytest.mark.parametrize("preset", ["phase1", "phase1b"])
+def test_glass_schedule(preset):
+    """Glass is active when num_updates % every_k_updates == 0 and env_steps >= warmup_env_steps: the same
+    decision in both backends on a grid around the warm-up boundary, every residue of every_k_updates."""
+    cfg = make_config("float32", overrides=[f"glass={preset}", "glass.num_prototypes=8", "glass.num_clusters=4"])
+    g = cfg.glass
+    p = make_pair(cfg, seed=14)
+    env_grid = [0, g.warmup_env_steps - 1, g.warmup_env_steps, g.warmup_env_steps + 1, 2 * g.warmup_env_steps + 7]
+    t_grid, j_grid = [], []
+    for n in range(3 * g.every_k_updates):
+        p.torch.num_updates = n
+        t_grid.append([p.torch.glass_active(e) for e in env_grid])
+        j_grid.append([bool(p.jax.glass_active(jnp.int32(n), jnp.int32(e))) for e in env_grid])
+    assert t_grid == j_grid
+    assert any(map(any, t_grid)) and not all(map(all, t_grid))
+    assert not any(row[1] for row in t_grid) and t_grid[0][2], "the warm-up boundary is env_steps >= warmup"
+
+
+def test_episode_boundaries_in_both_envs():
+    """dm_control (torch) and Playground (JAX): with episode_length 4, agent steps 4 and 8 end an episode
+    (truncated / done, never terminated), the transition carries the true final observation, the next one
+    starts from a reset (a new initial state, counters back at 0)."""
+    from jax_impl.env import MJXEnv
+    from torch_ref.env import make_env
+
+    L, steps = 4, 10
+    cfg = load_config(overrides=["task=cartpole-balance", f"episode_length={L}"])
+    actions = np.random.default_rng(44).uniform(-1, 1, (steps, cfg.action_dim)).astype(np.float32)
+    tenv = make_env(cfg, seed=3)
+    obs, _ = tenv.reset()
+    t_done, t_jump = [], []
+    for a in actions:
+        next_obs, _, terminated, truncated, _ = tenv.step(a)
+        assert not terminated
+        t_done.append(bool(truncated))
+        if truncated:
+            reset_obs, _ = tenv.reset()
+            t_jump.append(not np.allclose(reset_obs, next_obs))
+    jenv = MJXEnv(load_config(overrides=["task=cartpole-balance", f"episode_length={L}", "backend=jax"]))
+    state = jenv.reset(jax.random.PRNGKey(3))
+    step = jax.jit(jenv.step)
+    j_done, j_jump, j_t = [], [], []
+    for a in actions:
+        state, tr = step(state, jnp.asarray(a))
+        j_done.append(bool(tr.done))
+        j_t.append(int(state.t))
+        if tr.done:
+            j_jump.append(not np.allclose(np.asarray(state.obs), np.asarray(tr.next_obs)))
+    expected = [(i + 1) % L == 0 for i in range(steps)]
+    assert t_done == j_done == expected
+    assert j_t == [(i + 1) % L for i in range(steps)]
+    assert t_jump == j_jump == [True, True]
+    # the batched step of the training loop (one guarded reset per batch) ends episodes on the same steps
+    states = jenv.reset_batch(jax.random.PRNGKey(4), 2)
+    step_batch = jax.jit(jenv.step_batch)
+    for i, a in enumerate(actions):
+        before = np.asarray(states.obs)
+        states, tr = step_batch(states, jnp.stack([jnp.asarray(a), -jnp.asarray(a)]))
+        assert np.asarray(tr.done).tolist() == [expected[i]] * 2
+        assert np.asarray(states.t).tolist() == [(i + 1) % L] * 2
+        if expected[i]:  # the true final observation is reported; the state holds a fresh reset
+            assert not np.allclose(np.asarray(states.obs), np.asarray(tr.next_obs))
+        else:
+            assert np.allclose(np.asarray(states.obs), np.asarray(tr.next_obs)) and not np.allclose(before, states.obs)
