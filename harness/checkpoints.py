@@ -83,6 +83,19 @@ def read_latest(run_dir: str | Path) -> tuple[Path, dict] | None:
     return folder, info
 
 
+def require_checkpoint(run_dir: str | Path) -> tuple[Path, dict]:
+    """`read_latest` for a resume: a run folder without a checkpoint is a CheckpointError saying what to do."""
+    found = read_latest(run_dir)
+    if found is None:
+        raise CheckpointError(
+            f"run folder {str(run_dir)!r} has no checkpoint to resume from: the run stopped before its first "
+            "checkpoint (they are written every save_every agent steps and at the end; save_every=0 means only at "
+            "the end). Nothing was changed. Start it again with the same flags plus --overwrite, and give "
+            "save_every=N (agent steps) so that a crashed run can resume"
+        )
+    return found
+
+
 def prune(run_dir: str | Path, keep: int = KEEP) -> None:
     """Delete all but the newest `keep` checkpoint folders (never the one latest.json names)."""
     root = Path(run_dir) / CKPT_DIR

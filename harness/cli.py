@@ -52,7 +52,10 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
-    values: dict[str, Any] = {"backend": args.backend or "torch"}
+    """The config of the flags; a flag given beats the YAML file (so a run's config.json keeps its backend)."""
+    values: dict[str, Any] = {}
+    if args.backend is not None:
+        values["backend"] = args.backend
     if args.task is not None:
         values["task"] = args.task
     if args.glass is not None:
@@ -107,11 +110,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             seeds = [int(d.name[5:]) for d in seed_dirs]
             return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress)
         return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed if args.seed is not None else 1]
-    extra: dict[str, Any] = {"seed": seeds[0]}
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed] if args.seed is not None else []
+    extra: dict[str, Any] = {"seed": seeds[0]} if seeds else {}  # else the config's seed (default 1)
     if args.steps is not None:
         extra["steps"] = args.steps
     cfg = config_from_args(args, extra)
+    seeds = seeds or [cfg.seed]
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
     mod = backend_module(cfg.backend, "train")
     if len(seeds) > 1:
@@ -132,11 +136,16 @@ def _saved_values(cfg: Config) -> dict[str, Any]:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from harness.plots import plot_runs
+    """Write the PNGs; then say why a run's Glass plots are empty (Glass off, never active, no diagnostics)."""
+    from harness.plots import expand_runs, glass_notes, plot_runs
 
     out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "plots"
-    for path in plot_runs([Path(d) for d in args.run_dirs], out):
+    paths = [Path(d) for d in args.run_dirs]
+    for path in plot_runs(paths, out):
         print(path)
+    for run_dir, _ in expand_runs(paths):
+        for note in glass_notes(run_dir):
+            print(f"note: {note}")
     return 0
 
 
@@ -151,24 +160,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report.main(argv)
 
 
-def _pytest(argv: list[str]) -> int:
-    print("+ python -m pytest " + " ".join(argv), flush=True)
-    return subprocess.call([sys.executable, "-m", "pytest", *argv])
+def repo_root() -> Path:
+    """The source checkout the harness package was imported from (harness/ sits at its root)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def suite_dir(name: str) -> Path:
+    """The repository's `parity/` or `bench/` folder; CLIError when the package is not run from a checkout."""
+    path = repo_root() / name
+    if not path.is_dir():
+        raise CLIError(f"the test folder {str(path)!r} is not there: `tdmpc-parity {name}` runs the repository's "
+                       f"{name}/ suite, so install from a source checkout with `pip install -e .` (a non-editable "
+                       "install has the packages only)")
+    return path
+
+
+def _pytest(suite: str, argv: list[str]) -> int:
+    """pytest on the repository's `suite` folder, run in the repository root (its pytest settings apply)."""
+    cmd = [sys.executable, "-m", "pytest", str(suite_dir(suite)), *argv]
+    print("+ " + " ".join(cmd[1:]), flush=True)
+    return subprocess.call(cmd, cwd=repo_root())
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    argv = ["parity/", "--parity-report", args.out, "-q", *args.pytest_args]
-    return _pytest(argv)
+    return _pytest("parity", ["--parity-report", str(Path(args.out).resolve()), "-q", *args.pytest_args])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    argv = ["bench/", "--benchmark-enable", "--bench-profile", args.profile, "--bench-results", args.results, "-q",
-            *args.pytest_args]
-    return _pytest(argv)
+    argv = ["--benchmark-enable", "--bench-profile", args.profile, "--bench-results", str(Path(args.results).resolve()),
+            "-q", *args.pytest_args]
+    return _pytest("bench", argv)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """The CPU quick start: parity suite (+ its report), a short benchmark of both backends, the report."""
+    for suite in ("parity", "bench"):  # both folders must be there before anything runs
+        suite_dir(suite)
     steps = [
         ("parity", cmd_parity(argparse.Namespace(out=args.results, pytest_args=[]))),
     ]

@@ -7,12 +7,15 @@ updates per vector step, ...) are computed in `resolve_config` and nowhere else.
 Loading order: defaults -> profile (`official` | `fast`) -> YAML file -> `key=value` overrides; then the
 MODEL_SIZE preset fills the architecture keys that were not given explicitly; then the Glass preset fills
 the `glass.*` keys that were not given explicitly. An unknown key, a wrong type or an impossible value is a
-ValueError that names the field.
+ValueError that names the field. The file may be a run folder's `config.json` (a `.json` file is read as JSON):
+its `_meta` entry and its derived fields (DERIVED_FIELDS) are ignored and the derived values computed again
+(so a copy edited in, say, `n_envs` stays consistent); in overrides a derived field is still an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -154,8 +157,8 @@ class Config:
     collector: str = "mppi"  # "mppi" (official) | "policy" (pi + Gaussian noise, the seed's code)
     policy_noise_std: float = 0.3  # std of the Gaussian added by the `policy` collector
     action_repeat: int = 2
-    mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU) | "warp" (GPU)
-    save_every: int = 0  # agent steps between checkpoints; 0 = only at the end
+    mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU); "warp" is refused by jax_impl/env.py
+    save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
     seed_steps: int | None = None  # None = official max(1000, 5 * episode_length)
     episode_length: int | None = None  # None = the task's control steps / action_repeat (500 for DMC)
     glass: GlassConfig = field(default_factory=GlassConfig)
@@ -182,6 +185,7 @@ DERIVED_FIELDS = (
     "obs_dim", "action_dim", "bin_size", "discount", "plan_iterations", "updates_per_iteration",
     "seed_iterations", "pretrain_updates", "buffer_capacity",
 )
+FILE_IGNORED_KEYS = ("_meta", *DERIVED_FIELDS)  # keys of a run's config.json that a config file may hold
 ARCH_FIELDS = ("enc_dim", "mlp_dim", "latent_dim", "num_enc_layers", "num_q")
 
 
@@ -414,10 +418,14 @@ def _set_key(top: dict[str, Any], glass: dict[str, Any], key: str, value: Any, f
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping of a YAML file, or of a JSON one (`.json`: PyYAML would read JSON's 1e-08 as a string)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
+        data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
     except FileNotFoundError:
         raise ValueError(f"config file {str(path)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     if data is None:
@@ -444,6 +452,8 @@ def load_config(
         _set_key(top, glass, key, value, from_text=False)
     if yaml_path is not None:
         for key, value in _read_yaml(Path(yaml_path)).items():
+            if key in FILE_IGNORED_KEYS:  # a run's config.json: metadata and derived values
+                continue
             if key == "glass" and isinstance(value, dict):
                 for sub, subval in value.items():
                     _set_key(top, glass, f"glass.{sub}", subval, from_text=False)

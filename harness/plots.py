@@ -5,6 +5,10 @@ this module never changes the process's matplotlib backend). Reads the run-folde
 `metrics.jsonl` rows of kind "glass" (env_step + the four glass_* diagnostics) and "eval" (env_step +
 episode_reward), and the matrix dumps `glass/step_<agent_step>.npz` (S (N, K), P (N, N), A (N, N)).
 
+A folder of a JAX `--seeds` run (RUN/seed_<s>/, one run folder per seed) stands for its seeds, each plotted as a
+run labelled `RUN/seed_<s>`. `glass_notes` says why a run's Glass plots are empty (Glass off, never active
+because the warm-up is longer than the run, or no diagnostics yet); `tdmpc-parity plot` prints it.
+
 Files written by `plot_runs` (only those with data):
   glass_diagnostics.png        the four scalars over env steps, 2x2, one line per run, uniform reference
                                dashed (H_cm = ln K, active = K, max mass = 1/K, cut = 1 - 1/K)
@@ -73,11 +77,7 @@ def last_dump(run_dir: Path) -> Path | None:
 
 def _num_clusters(run_dir: Path) -> int | None:
     """K from config.json's glass.num_clusters (read as plain JSON: old configs still plot)."""
-    try:
-        data = json.loads((run_dir / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    value = (data.get("glass") or {}).get("num_clusters")
+    value = (_read_config(run_dir).get("glass") or {}).get("num_clusters")
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
@@ -88,6 +88,56 @@ def _labels(paths: Sequence[Path]) -> list[str]:
         if len(set(labels)) == len(labels):
             return labels
     return [f"{p.name}#{i}" for i, p in enumerate(paths)]
+
+
+def seed_dirs(path: Path) -> list[Path]:
+    """The seed folders `seed_<s>` of a `--seeds` run folder, by seed; [] when `path` is not one."""
+    path = Path(path)
+    if not path.is_dir() or is_run_dir(path):
+        return []
+    found = [d for d in path.glob("seed_*") if d.is_dir() and d.name[5:].isdigit()]
+    return sorted(found, key=lambda d: int(d.name[5:]))
+
+
+def expand_runs(paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    """(run folder, label) per run: a `--seeds` folder gives one per seed, labelled `<its label>/seed_<s>`."""
+    out: list[tuple[Path, str]] = []
+    for path, label in zip(paths, _labels(paths), strict=True):
+        seeds = seed_dirs(path)
+        out += [(d, f"{label}/{d.name}") for d in seeds] if seeds else [(path, label)]
+    return out
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _max_step(rows: list[dict[str, Any]], key: str) -> int:
+    return int(max((r[key] for r in rows if isinstance(r.get(key), (int, float))), default=0))
+
+
+def glass_notes(run_dir: Path) -> list[str]:
+    """Why the run's Glass plots are empty or show an inactive head: one sentence per reason, [] if none."""
+    run_dir = Path(run_dir)
+    glass = _read_config(run_dir).get("glass") or {}
+    if not glass.get("enabled"):
+        return [f"{run_dir}: Glass is off in this run (glass.enabled is false): no Glass plots"]
+    rows = read_metrics(run_dir)
+    env_steps, agent_steps = _max_step(rows, "env_step"), _max_step(rows, "agent_step")
+    notes = []
+    warmup = glass.get("warmup_env_steps", 0)
+    if warmup > env_steps:
+        notes.append(f"{run_dir}: Glass was never active: warm-up {warmup} env steps > run's {env_steps} env "
+                     "steps (lower glass.warmup_env_steps)")
+    if not any(r.get("kind") == "glass" for r in rows):
+        diag = glass.get("diag_every", 0)
+        why = (f"diag_every {diag} agent steps > run's {agent_steps} agent steps (lower glass.diag_every)"
+               if diag > agent_steps else "the first is written at an episode end after the seed phase")
+        notes.append(f"{run_dir}: no Glass diagnostics: {why}")
+    return notes
 
 
 def load_run(run_dir: Path, label: str) -> RunData:
@@ -223,7 +273,7 @@ def plot_runs(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
     paths = [Path(p) for p in run_dirs]
     if not paths:
         raise ValueError("plot_runs needs at least one run folder")
-    runs = [load_run(p, label) for p, label in zip(paths, _labels(paths), strict=True)]
+    runs = [load_run(p, label) for p, label in expand_runs(paths)]
     for run in runs:
         if run.empty:
             raise ValueError(

@@ -4,10 +4,16 @@ RUN_DIR/
   config.json      the resolved config (Config.to_dict()) plus {"backend": ..., "created": ...}
   metrics.jsonl    one JSON object per row; "kind" in {"train", "eval", "glass"}; every row has
                    "env_step" (physics control steps = agent steps x action_repeat) and "agent_step"
-  metrics.csv      the train rows;  eval.csv  the eval rows (columns fixed by the first row)
+  metrics.csv      the train rows;  eval.csv  the eval rows. Every key of metrics.jsonl's rows of that kind is a
+                   column: a row bringing a new key (the first update's losses, after seed-phase rows) rewrites
+                   the file atomically with the wider header; a row without a key leaves its cell empty
   glass/step_<agent_step>.npz   Glass matrices S (N,K), P (N,N), A (N,N) at each diagnostic step
   checkpoints/     written by the backend's checkpoint module
 Rows are appended and flushed line by line, so a crash leaves every finished row readable.
+
+A train row: agent_step, env_step, elapsed, episode_reward, episode_length, steps_per_second (env steps per
+second of this run since the previous row; with several seeds in one program, JAX `--seeds`, the seeds' total
+divided by the number of seeds, i.e. per seed, as a torch run logs it) and the update metrics of `update_row`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,7 @@ from harness.config import Config, config_from_dict
 from harness.fsutil import atomic_file, atomic_write_text
 
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
+GLASS_ACTIVE = "glass_active"
 CSV_FILES = {"train": "metrics.csv", "eval": "eval.csv"}
 GLASS_DIR, CHECKPOINT_DIR = "glass", "checkpoints"
 
@@ -90,15 +98,24 @@ class RunLog:
         with (self.dir / METRICS_FILE).open("a") as fh:
             fh.write(json.dumps(clean, allow_nan=True) + "\n")
         if kind in CSV_FILES:
-            path = self.dir / CSV_FILES[kind]
-            fields = self._csv_fields.setdefault(kind, [k for k in clean if k != "kind"])
-            new = not path.exists() or path.stat().st_size == 0
-            with path.open("a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-                if new:
-                    writer.writeheader()
-                writer.writerow(clean)
+            self._write_csv(kind, {k: v for k, v in clean.items() if k != "kind"})
         return clean
+
+    def _write_csv(self, kind: str, row: dict[str, Any]) -> None:
+        """Append `row` to the kind's CSV; a row with keys the header lacks rewrites the file with them added."""
+        path = self.dir / CSV_FILES[kind]
+        fields = self._csv_fields.get(kind, []) if path.exists() and path.stat().st_size > 0 else []
+        new_keys = [k for k in row if k not in fields]
+        if not new_keys:
+            with path.open("a", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=fields).writerow(row)
+            return
+        old_rows = _read_csv(path) if fields else []
+        self._csv_fields[kind] = fields = fields + new_keys
+        with atomic_file(path, suffix=".csv") as tmp, tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows([*old_rows, row])
 
     def save_glass_matrices(self, agent_step: int, matrices: dict[str, np.ndarray]) -> Path:
         out = self.dir / GLASS_DIR
@@ -107,6 +124,27 @@ class RunLog:
         with atomic_file(path, suffix=".npz") as tmp:
             np.savez(tmp, **{k: np.asarray(v) for k, v in matrices.items()})
         return path
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def update_row(means: Mapping[str, float]) -> dict[str, float]:
+    """A train row's update metrics from their means over the row's updates, sorted by name (both backends).
+
+    `glass_active` (Glass runs only) is the fraction of the row's updates on which Glass was active. Inactive
+    updates report the Glass metrics as 0 (the agents' `glass_terms`), so each `glass_*` metric is divided by
+    `glass_active`: the row holds its mean over the active updates, and 0 when no update of the row was active.
+    """
+    out = {k: float(v) for k, v in sorted(means.items())}
+    active = out.get(GLASS_ACTIVE)
+    if active:
+        for key in out:
+            if key.startswith("glass_") and key != GLASS_ACTIVE:
+                out[key] /= active
+    return out
 
 
 def read_metrics(run_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ the cores. The agent state is a pytree (`AgentState`), so whole training iterati
 Optimisers as torch: world-model Adam (encoder lr x enc_lr_scale, Glass lr x glass.lr_mult) after a global
 clip at grad_clip_norm computed as torch's `clip_grad_norm_` (coef = max/(norm + 1e-6), capped at 1);
 policy Adam with eps 1e-5 and its own clip. Glass parameters take an Adam step only on updates where the
-Glass loss is active (torch skips parameters whose grad is None).
+Glass loss is active (torch skips parameters whose grad is None); on the others neither the Glass loss nor
+its Adam step is computed (`lax.cond`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def world_model_loss(model: WorldModel, params: Params, cfg: Config, obs: jax.Ar
     """20 * consistency + 0.1 * reward + 0.1 * value (+ Glass), each sum_t rho^t l_t / H (value also / num_q).
 
     obs (H+1, B, obs_dim), action (H, B, A), reward (H, B, 1), next_z = enc(obs[1:]) (no grad), td (H, B, 1).
-    Returns (total_loss, zs (H+1, B, Z), metrics).
+    Returns (total_loss, zs (H+1, B, Z), metrics). With Glass the metrics hold `glass_active` and the Glass
+    metrics, which are zeros on an inactive update (the Glass loss is then not computed: `glass_terms`).
     """
     H = cfg.horizon
     rho = jnp.asarray([cfg.rho**t for t in range(H)], obs.dtype)
@@ -72,10 +74,10 @@ def world_model_loss(model: WorldModel, params: Params, cfg: Config, obs: jax.Ar
                   + cfg.value_coef * value_loss)
     metrics = {"consistency_loss": consistency_loss, "reward_loss": reward_loss, "value_loss": value_loss}
     if cfg.glass.enabled:
-        from jax_impl.glass import glass_loss
+        from jax_impl.glass import glass_terms
 
-        g_loss, g_metrics = glass_loss(params["_glass"], zs[:-1], next_z, cfg.glass)
-        total_loss = total_loss + jnp.where(glass_active, g_loss, 0.0)
+        g_loss, g_metrics = glass_terms(params["_glass"], zs[:-1], next_z, cfg.glass, glass_active)
+        total_loss = total_loss + g_loss  # inactive: a zero loss with zero gradient
         metrics.update(g_metrics)
     metrics["total_loss"] = total_loss
     return total_loss, zs, metrics
@@ -214,11 +216,8 @@ class TDMPC2:
         new_params = optax.apply_updates(params, updates)
         glass_opt_state = state.glass_opt_state
         if "_glass" in params:
-            g_updates, g_state = self.glass_optim.update(grads["_glass"], glass_opt_state, params["_glass"])
-            stepped = optax.apply_updates(params["_glass"], g_updates)
-            keep = lambda new, old: jnp.where(glass_active, new, old)  # noqa: E731
-            new_params["_glass"] = jax.tree.map(keep, stepped, params["_glass"])
-            glass_opt_state = jax.tree.map(keep, g_state, glass_opt_state)
+            new_params["_glass"], glass_opt_state = self._glass_step(grads["_glass"], params["_glass"],
+                                                                     glass_opt_state, glass_active)
         params = new_params
 
         def pi_loss(pi_params):
@@ -236,6 +235,14 @@ class TDMPC2:
                                    pi_opt_state=pi_opt_state, scale=new_scale, num_updates=state.num_updates + 1)
         return new_state, metrics
 
+    def _glass_step(self, grads: Any, params: Any, opt_state: Any, active: jax.Array | bool) -> tuple[Any, Any]:
+        """The Glass Adam step on an active update; an inactive one keeps parameters and state (lax.cond)."""
+        def step() -> tuple[Any, Any]:
+            updates, new_state = self.glass_optim.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), new_state
+
+        return jax.lax.cond(active, step, lambda: (params, opt_state))
+
     def glass_active(self, num_updates: jax.Array, env_steps: jax.Array) -> jax.Array:
         """Glass runs every `every_k_updates` updates, only after `warmup_env_steps` env steps."""
         g = self.cfg.glass
@@ -244,12 +251,16 @@ class TDMPC2:
         return (env_steps >= g.warmup_env_steps) & (num_updates % g.every_k_updates == 0)
 
     def update(self, state: AgentState, batch: tuple[jax.Array, jax.Array, jax.Array],
-               env_steps: jax.Array | int = 0):
-        """Random wrapper: split the key, draw the update noise, then `update_core`."""
+               env_steps: jax.Array | int = 0, glass_active: jax.Array | None = None):
+        """Random wrapper: split the key, draw the update noise, then `update_core`.
+
+        `glass_active` defaults to `self.glass_active(state.num_updates, env_steps)`; the training loop passes
+        its own, computed from counters shared by all seeds (one unbatched flag under vmap)."""
         key, sub = jax.random.split(state.key)
         noise = jnoise.draw(noise_specs.update_noise(self.cfg), sub, self.cfg, self.dtype)
-        active = self.glass_active(state.num_updates, jnp.asarray(env_steps))
-        return self.update_core(state._replace(key=key), *batch, noise, glass_active=active)
+        if glass_active is None:
+            glass_active = self.glass_active(state.num_updates, jnp.asarray(env_steps))
+        return self.update_core(state._replace(key=key), *batch, noise, glass_active=glass_active)
 
     # -- acting ----------------------------------------------------------------------------------------------
     def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False):

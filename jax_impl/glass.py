@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from harness.config import Config, GlassConfig
+from harness.runlog import GLASS_ACTIVE
 from jax_impl import layers
 from jax_impl.structural_entropy import h2, s_from_logits
 
@@ -176,6 +177,26 @@ def glass_loss(head_or_params: Mapping[str, jax.Array], z_src: jax.Array, z_next
     metrics = {k: jax.lax.stop_gradient(v) for k, v in metrics.items()}
     metrics.update(glass_diagnostics(gr["S"], gr["P"]))
     return loss, metrics
+
+
+def glass_terms(head_or_params: Mapping[str, jax.Array], z_src: jax.Array, z_next: jax.Array, gcfg: GlassConfig,
+                active: jax.Array | bool) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The Glass part of one update: (loss, METRIC_KEYS + `glass_active`), through `lax.cond` on `active`.
+
+    Active: `glass_loss` and glass_active 1. Inactive: nothing is computed; the loss and every metric are
+    zeros (NaN-free, zero gradient) and glass_active is 0, so every update logs the same keys in both
+    backends (harness.runlog.update_row averages the Glass metrics of a train row over its active updates).
+    Under vmap the cond only skips work when `active` is not batched (jax_impl.train passes one flag for all
+    seeds); a batched flag makes vmap run both branches, with the same results.
+    """
+    def on() -> tuple[jax.Array, dict[str, jax.Array]]:
+        return glass_loss(head_or_params, z_src, z_next, gcfg)
+
+    def off() -> tuple[jax.Array, dict[str, jax.Array]]:
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(on))
+
+    loss, metrics = jax.lax.cond(active, on, off)
+    return loss, {**metrics, GLASS_ACTIVE: jnp.asarray(active, z_src.dtype)}
 
 
 def glass_matrices(head_or_params: Mapping[str, jax.Array], z_src: jax.Array, z_next: jax.Array,

@@ -5,7 +5,8 @@ uniform actions in the seed phase) -> vmapped MJX env step -> buffer insert (+ r
 -> `updates_per_iteration` updates fused in a `lax.scan`. A chunk = one episode of iterations in a
 `lax.scan`, jitted once per shape; the host only logs between chunks. The whole state (agent, envs,
 buffer, keys, counters) is one pytree with a leading seed axis, so `--seeds 1,2,3` trains independent agents
-vmapped in one program (the PureJaxRL pattern); a single seed is the same program with one seed.
+vmapped in one program (the PureJaxRL pattern); a single seed is the same program with one seed. Each seed's
+train row logs its own rate: `steps_per_second` = all seeds' env steps / seconds / number of seeds.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from harness.checkpoints import require_checkpoint
 from harness.config import Config
-from harness.runlog import NonFiniteError, RunLog
+from harness.runlog import NonFiniteError, RunLog, update_row
 from harness.schedule import Schedule
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.buffer import Buffer, BufferState
@@ -42,6 +44,17 @@ class TrainState(NamedTuple):
     buffer: BufferState
     key: jax.Array
     iteration: jax.Array  # int32 (): vector steps done
+
+
+class Clock(NamedTuple):
+    """Counters every seed shares (all seeds run in lockstep), passed to the vmapped programs unbatched.
+
+    Glass's activity is computed from them, so it is one flag for all seeds and its `lax.cond` really skips
+    the Glass work on inactive updates (a per-seed, batched flag makes vmap compute both branches).
+    """
+
+    iteration: jax.Array  # int32 (): vector steps done
+    num_updates: jax.Array  # int32 (): updates done
 
 
 def _first_bad(tree: dict[str, np.ndarray]) -> tuple[int, str] | None:
@@ -74,18 +87,22 @@ class Programs:
         self.env = MJXEnv(cfg)
         self.buffer = Buffer(cfg, cfg.n_envs, self.dtype)
         self.trace_counts: Counter[str] = Counter()
-        L, vm = cfg.episode_length, jax.vmap
-        self.seed_chunk = jax.jit(vm(lambda ts: self.run_iterations(ts, L, random=True)))
-        self.train_chunk = jax.jit(vm(lambda ts: self.run_iterations(ts, L, random=False)))
-        self.pretrain = jax.jit(vm(self.pretrain_updates))
-        self.evaluate = jax.jit(vm(self.eval_episodes))
-        self.init = jax.jit(vm(self.init_state))
+        L = cfg.episode_length
+        self.seed_chunk = self._chunk(L, random=True)
+        self.train_chunk = self._chunk(L, random=False)
+        self.pretrain = jax.jit(jax.vmap(self.pretrain_updates, in_axes=(0, None)))
+        self.evaluate = jax.jit(jax.vmap(self.eval_episodes))
+        self.init = jax.jit(jax.vmap(self.init_state))
         self._partial: dict[tuple[int, bool], Any] = {}
+
+    def _chunk(self, n: int, random: bool):
+        """`run_iterations` jitted and vmapped over the seed axis of the state; the clock is shared (unbatched)."""
+        return jax.jit(jax.vmap(lambda ts, clock: self.run_iterations(ts, n, random, clock), in_axes=(0, None)))
 
     def partial_chunk(self, n: int, random: bool):
         """A final partial episode of `n` iterations: its own compiled shape."""
         if (n, random) not in self._partial:
-            self._partial[(n, random)] = jax.jit(jax.vmap(lambda ts: self.run_iterations(ts, n, random=random)))
+            self._partial[(n, random)] = self._chunk(n, random)
         return self._partial[(n, random)]
 
     def init_state(self, seed: jax.Array) -> TrainState:
@@ -95,16 +112,26 @@ class Programs:
         buffer = self.buffer.add_reset(self.buffer.init(), env_state.obs)
         return TrainState(self.agent.init(k_agent), env_state, buffer, k_loop, jnp.zeros((), jnp.int32))
 
-    def updates(self, agent: AgentState, buffer: BufferState, key: jax.Array, n: int, env_steps: jax.Array):
-        """`n` updates in a lax.scan, each on a fresh uniform batch; returns (agent, mean metrics)."""
-        def one(agent, k):
-            return self.agent.update(agent, self.buffer.sample(buffer, k), env_steps)
+    def updates(self, agent: AgentState, buffer: BufferState, key: jax.Array, n: int, env_steps: jax.Array,
+                num_updates: jax.Array | None = None):
+        """`n` updates in a lax.scan, each on a fresh uniform batch; returns (agent, mean metrics).
 
-        agent, metrics = jax.lax.scan(one, agent, jax.random.split(key, n))
+        With `num_updates` (the shared count of updates done before these) Glass's activity is computed from
+        it and `env_steps` instead of from each agent's own counter (the same value; see `Clock`)."""
+        def one(agent, xs):
+            k, j = xs
+            active = None if num_updates is None else self.agent.glass_active(num_updates + j, env_steps)
+            return self.agent.update(agent, self.buffer.sample(buffer, k), env_steps, glass_active=active)
+
+        xs = (jax.random.split(key, n), jnp.arange(n, dtype=jnp.int32))
+        agent, metrics = jax.lax.scan(one, agent, xs)
         return agent, jax.tree.map(lambda m: m.mean(0), metrics)
 
-    def iteration(self, ts: TrainState, random: bool):
-        """One vector step: act -> env step -> insert (-> reset row) -> updates (train phase only)."""
+    def iteration(self, ts: TrainState, random: bool, clock: Clock | None = None):
+        """One vector step: act -> env step -> insert (-> reset row) -> updates (train phase only).
+
+        `clock` (unbatched, before this step) gives the updates their env steps and update count; without it
+        they come from the state (then batched under vmap)."""
         cfg, E = self.cfg, self.cfg.n_envs
         key, k_act, k_upd = jax.random.split(ts.key, 3)
         obs = ts.env.obs
@@ -120,20 +147,34 @@ class Programs:
         it = ts.iteration + 1
         out = {"reward": tr.reward, "env_finite": jnp.isfinite(tr.next_obs).all() & jnp.isfinite(tr.reward).all()}
         if not random:
-            env_steps = it * E * cfg.action_repeat
-            agent, out["metrics"] = self.updates(agent, buffer, k_upd, cfg.updates_per_iteration, env_steps)
+            shared = it if clock is None else clock.iteration + 1
+            env_steps = shared * E * cfg.action_repeat
+            agent, out["metrics"] = self.updates(agent, buffer, k_upd, cfg.updates_per_iteration, env_steps,
+                                                 None if clock is None else clock.num_updates)
         return TrainState(agent, env, buffer, key, it), out
 
-    def run_iterations(self, ts: TrainState, n: int, random: bool):
-        """A chunk: `n` iterations in a lax.scan (traced once per (n, random))."""
+    def run_iterations(self, ts: TrainState, n: int, random: bool, clock: Clock | None = None):
+        """A chunk: `n` iterations in a lax.scan (traced once per (n, random)); `clock` as in `iteration`."""
         self.trace_counts[f"chunk(n={n}, random={random})"] += 1
-        return jax.lax.scan(lambda s, _: self.iteration(s, random), ts, None, length=n)
+        if clock is None:
+            return jax.lax.scan(lambda s, _: self.iteration(s, random), ts, None, length=n)
+        per_step = 0 if random else self.cfg.updates_per_iteration
 
-    def pretrain_updates(self, ts: TrainState):
-        """The one-off `pretrain_updates` updates at the end of the seed phase."""
+        def step(carry, _):
+            s, c = carry
+            s, out = self.iteration(s, random, c)
+            return (s, Clock(c.iteration + 1, c.num_updates + per_step)), out
+
+        (ts, _), out = jax.lax.scan(step, (ts, clock), None, length=n)
+        return ts, out
+
+    def pretrain_updates(self, ts: TrainState, clock: Clock | None = None):
+        """The one-off `pretrain_updates` updates at the end of the seed phase; `clock` as in `iteration`."""
         key, sub = jax.random.split(ts.key)
-        env_steps = ts.iteration * self.cfg.n_envs * self.cfg.action_repeat
-        agent, metrics = self.updates(ts.agent, ts.buffer, sub, self.cfg.pretrain_updates, env_steps)
+        iteration = ts.iteration if clock is None else clock.iteration
+        env_steps = iteration * self.cfg.n_envs * self.cfg.action_repeat
+        agent, metrics = self.updates(ts.agent, ts.buffer, sub, self.cfg.pretrain_updates, env_steps,
+                                      None if clock is None else clock.num_updates)
         return ts._replace(agent=agent, key=key), metrics
 
     def eval_episodes(self, ts: TrainState, index: jax.Array) -> jax.Array:
@@ -175,6 +216,9 @@ class Trainer:
                  overwrite: bool = False, progress: bool = True):
         if len(run_dirs) != len(seeds):
             raise ValueError("one run folder per seed")
+        if resume:  # a folder without a checkpoint is refused before anything is touched
+            for run_dir in run_dirs:
+                require_checkpoint(run_dir)
         self.cfg, self.seeds, self.run_dirs, self.progress = cfg, seeds, run_dirs, progress
         self.sched = Schedule(cfg)
         self.programs = programs_for(cfg)
@@ -196,6 +240,11 @@ class Trainer:
         if name not in self.compile_seconds:
             self.compile_seconds[name] = time.perf_counter() - start  # first call: compile + one run
         return out
+
+    def _clock(self, iteration: int) -> Clock:
+        """The shared counters before the next program call (all seeds hold the same update count)."""
+        num_updates = int(np.asarray(self.state.agent.num_updates)[0])
+        return Clock(jnp.asarray(iteration, jnp.int32), jnp.asarray(num_updates, jnp.int32))
 
     def _counters(self, iteration: int) -> dict[str, Any]:
         return {"agent_step": self.sched.agent_step(iteration), "env_step": self.sched.env_step(iteration),
@@ -263,15 +312,16 @@ class Trainer:
                 fn, name = (p.seed_chunk, "seed_chunk") if random else (p.train_chunk, "train_chunk")
             else:  # a final partial episode: its own (second) compiled shape
                 fn, name = p.partial_chunk(n, random), "partial_chunk"
+            clock = self._clock(iteration)
             start = time.perf_counter()
-            self.state, out = self._timed(name, fn, self.state)
+            self.state, out = self._timed(name, fn, self.state, clock)
             chunk_seconds = time.perf_counter() - start
             self._check(out, iteration)
             iteration += n
             bar.update(sched.env_step(n) * len(self.seeds))
             metrics = {k: np.asarray(v).mean(axis=1) for k, v in out.get("metrics", {}).items()}
             if iteration == cfg.seed_iterations:
-                self.state, pre = self._timed("pretrain", p.pretrain, self.state)
+                self.state, pre = self._timed("pretrain", p.pretrain, self.state, self._clock(iteration))
                 self._check({"env_finite": np.ones((len(self.seeds), 1), bool),
                              "metrics": {k: np.asarray(v)[:, None] for k, v in pre.items()}}, iteration - 1)
                 metrics = {k: np.asarray(v) for k, v in pre.items()}
@@ -279,11 +329,11 @@ class Trainer:
                 break
             # ---- episode boundary (the envs have auto-reset inside the chunk)
             ep_return = np.asarray(out["reward"]).sum(axis=1).mean(axis=-1)  # (seeds,)
-            sps = sched.env_step(n) * len(self.seeds) / max(chunk_seconds, 1e-9)
+            sps = sched.env_step(n) / max(chunk_seconds, 1e-9)  # per seed: all seeds' env steps / seeds
             for s, log in enumerate(self.logs):
                 rows[s] = log.log("train", {**self._counters(iteration), "episode_reward": float(ep_return[s]),
                                             "episode_length": L, "steps_per_second": sps,
-                                            **{k: float(v[s]) for k, v in metrics.items()}})
+                                            **update_row({k: float(v[s]) for k, v in metrics.items()})})
             bar.set_postfix(ret=f"{float(ep_return.mean()):.1f}", sps=f"{sps:.0f}")
             if sched.eval_due(iteration, self.last_eval):
                 self._log_eval(iteration)

@@ -86,10 +86,15 @@ def test_official_checkpoint_runs_in_jax(tmp_path, dtype):
                                          random_canonical(tweights.to_canonical(source), 8).items()})
         path = tmp_path / "official.pt"
         official_checkpoint.save_official(source, path)
+        raw = torch.load(path, weights_only=True)["model"]
+        assert raw["log_std_min"].dtype == raw["log_std_dif"].dtype == torch.int64  # as the official code's
         tm = TWorldModel(cfg).to(source.log_std_min.dtype)
         official_checkpoint.load_official(tm, path)
         jm = JWorldModel(cfg)
         jp = jweights.from_canonical(jm, tweights.to_canonical(tm), jm.init(jax.random.PRNGKey(0)))
+        direct = {k: v.numpy() for k, v in official_checkpoint.from_official_state_dict(raw).items()}
+        jp_direct = jweights.from_canonical(jm, direct, jm.init(jax.random.PRNGKey(0)))  # int64 buffers in it
+        assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(jp), jax.tree.leaves(jp_direct), strict=True))
         obs = np.random.default_rng(0).standard_normal((4, cfg.obs_dim)).astype(f)
         a = np.random.default_rng(1).uniform(-1, 1, (4, cfg.action_dim)).astype(f)
         with torch.no_grad():

@@ -47,6 +47,25 @@ def test_resume_of_a_folder_without_a_run(tmp_path: Path, capsys):
     assert "is not a run folder (no config.json)" in capsys.readouterr().err
 
 
+def _files(run_dir: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path: Path, capsys):
+    """A run that stopped before its first checkpoint (save_every=0: only at the end) cannot be resumed: the
+    CLI says what to do and changes nothing on disk (it used to restart at step 0 in the old folder)."""
+    run_dir = tmp_path / "crashed"
+    assert cli(cli_args("torch", 50, run_dir, "save_every=0")) == 0
+    shutil.rmtree(run_dir / "checkpoints")  # the run died before the end, where its only checkpoint is written
+    before = _files(run_dir)
+    capsys.readouterr()
+    assert cli(["train", "--resume", str(run_dir), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder {str(run_dir)!r} has no checkpoint to resume from" in err
+    assert "--overwrite" in err and "save_every=N" in err
+    assert _files(run_dir) == before
+
+
 def test_overwrite_replaces_metrics_but_needs_the_flag(tmp_path: Path, capsys):
     run_dir = tmp_path / "run"
     assert cli(cli_args("torch", 50, run_dir)) == 0

@@ -22,6 +22,12 @@ def test_official_defaults_and_derived_values():
     assert (cfg.obs_dim, cfg.action_dim) == (15, 4)
 
 
+def test_checkpoints_are_written_every_50k_agent_steps_by_default():
+    """So that a crash loses a bounded amount of work (0 = only at the end, which a crash never reaches)."""
+    assert load_config().save_every == load_config("fast").save_every == 50_000
+    assert load_config(overrides=["save_every=0"]).save_every == 0
+
+
 def test_discount_heuristic_and_seed_steps():
     assert discount_heuristic(500) == pytest.approx(0.99)
     assert discount_heuristic(100) == pytest.approx(0.95)
@@ -101,3 +107,35 @@ def test_yaml_errors(tmp_path):
 def test_round_trip_through_json():
     cfg = load_config("fast", overrides=["glass=phase2", "model_size=1"])
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_a_runs_config_json_is_a_config_file(tmp_path, monkeypatch, capsys):
+    """A run folder's config.json (`_meta`, derived fields and all) passed back with --config gives the run's
+    config: `_meta` is ignored and derived fields are recomputed (so an edited copy stays consistent)."""
+    from types import SimpleNamespace
+
+    import harness.cli as cli_mod
+    from harness.runlog import RunLog
+
+    overrides = ["backend=jax", "seed=3", "glass=phase1b", "model_size=1", "task=cartpole-balance", "lr=0.001"]
+    cfg = load_config("fast", overrides=overrides)
+    RunLog(tmp_path / "run", cfg)
+    path = tmp_path / "run" / "config.json"
+    assert "_meta" in json.loads(path.read_text()) and "obs_dim" in json.loads(path.read_text())
+    assert load_config(yaml_path=path) == cfg
+    data = json.loads(path.read_text())
+    data["n_envs"] = 4  # its derived updates_per_iteration (64) is now stale: recomputed, not an error
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    edited = load_config(yaml_path=tmp_path / "edited.json")
+    assert edited == load_config("fast", overrides=[*overrides, "n_envs=4"]) and edited.updates_per_iteration == 1
+    # the CLI: --config alone reproduces the run (its backend and seed included)
+    capsys.readouterr()
+    assert cli_mod.main(["info", "--config", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["config"] == cfg.to_dict()
+    seen = {}
+    stub = SimpleNamespace(train=lambda c, run_dir, **kw: seen.update(cfg=c) or 0)
+    monkeypatch.setattr(cli_mod, "backend_module", lambda backend, name: stub)
+    assert cli_mod.main(["train", "--config", str(path), "--run-dir", str(tmp_path / "again")]) == 0
+    assert seen["cfg"] == cfg
+    assert cli_mod.main(["train", "--config", str(path), "--run-dir", str(tmp_path / "b"), "--seed", "5"]) == 0
+    assert seen["cfg"].seed == 5

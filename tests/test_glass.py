@@ -314,3 +314,105 @@ def test_jax_glass_loss_jits() -> None:
     jit_loss, jit_m = jax.jit(glass.glass_loss, static_argnums=3)(params, z_src, z_next, cfg.glass)
     assert float(jit_loss) == pytest.approx(float(eager_loss), rel=1e-5)
     assert all(float(jit_m[k]) == pytest.approx(float(eager_m[k]), rel=1e-5, abs=1e-7) for k in eager_m)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Glass inside an update: computed only when active, logged with `glass_active`
+# ----------------------------------------------------------------------------------------------------------
+
+TINY_GLASS = ["task=cartpole-balance", "glass=phase1b", "glass.num_prototypes=8", "glass.num_clusters=4",
+              "batch_size=8"]
+
+
+def _update_inputs(cfg: Config, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    H, B = cfg.horizon, cfg.batch_size
+    return (rng.standard_normal((H + 1, B, cfg.obs_dim)).astype(np.float32),
+            rng.uniform(-1, 1, (H, B, cfg.action_dim)).astype(np.float32),
+            rng.standard_normal((H, B, 1)).astype(np.float32))
+
+
+def _check_update_metrics(metrics: dict[str, float], active: bool, glass_keys: tuple[str, ...]) -> None:
+    assert metrics["glass_active"] == float(active)
+    if active:
+        assert metrics["glass_loss"] > 0 and metrics["glass_H_cm"] > 0
+    else:  # nothing computed: NaN-free zeros, marked by glass_active 0
+        assert all(metrics[k] == 0.0 for k in glass_keys)
+
+
+def test_torch_update_computes_glass_only_when_active(monkeypatch) -> None:
+    torch = pytest.importorskip("torch")
+    from harness.noise import update_noise
+    from tests.train_helpers import tiny_config
+    from torch_ref import glass
+    from torch_ref.agent import TDMPC2
+
+    cfg = tiny_config("torch", 100, *TINY_GLASS)
+    agent = TDMPC2(cfg)
+    calls = []
+    real = glass.glass_loss
+    monkeypatch.setattr(glass, "glass_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for i, active in enumerate([False, True, False]):
+        obs, act, rew = (torch.as_tensor(x) for x in _update_inputs(cfg, i))
+        m = agent.update_core(obs, act, rew, agent.draw(update_noise(cfg)), glass_active=active)
+        _check_update_metrics({k: float(v) for k, v in m.items()}, active, glass.METRIC_KEYS)
+        assert len(calls) == int(i >= 1)  # the Glass loss ran on the active update only
+
+
+def mark_jax_glass_loss(monkeypatch) -> None:
+    """Tag the JAX Glass loss with a primitive nothing else uses (optimization_barrier: an identity)."""
+    import jax
+
+    from jax_impl import glass
+
+    real = glass.glass_loss
+
+    def marked(params, z_src, *args, **kwargs):  # on the latents, which every Glass output depends on
+        return real(params, jax.lax.optimization_barrier(z_src), *args, **kwargs)
+
+    monkeypatch.setattr(glass, "glass_loss", marked)
+
+
+def primitives_outside_and_inside_cond(closed: Any) -> tuple[set[str], set[str]]:
+    """Names of the primitives of a (closed) jaxpr outside any lax.cond branch, and inside one."""
+    outside: set[str] = set()
+    inside: set[str] = set()
+
+    def subs(value: Any) -> list[Any]:
+        if isinstance(value, (tuple, list)):
+            return [j for v in value for j in subs(v)]
+        if hasattr(value, "eqns"):
+            return [value]
+        return [value.jaxpr] if hasattr(value, "jaxpr") and hasattr(value.jaxpr, "eqns") else []
+
+    def walk(jaxpr: Any, in_cond: bool) -> None:
+        for eqn in jaxpr.eqns:
+            (inside if in_cond else outside).add(eqn.primitive.name)
+            for sub in subs(list(eqn.params.values())):
+                walk(sub, in_cond or eqn.primitive.name == "cond")
+
+    walk(closed.jaxpr, False)
+    return outside, inside
+
+
+def test_jax_update_computes_glass_only_when_active(monkeypatch) -> None:
+    jax = pytest.importorskip("jax")
+    from harness.noise import update_noise
+    from jax_impl import glass
+    from jax_impl import noise as jnoise
+    from jax_impl.agent import TDMPC2
+    from tests.train_helpers import tiny_config
+
+    mark_jax_glass_loss(monkeypatch)  # before any trace: JAX caches the traced cond branches
+    cfg = tiny_config("jax", 100, *TINY_GLASS)
+    agent = TDMPC2(cfg)
+    state = agent.init(jax.random.PRNGKey(0))
+    update = jax.jit(agent.update_core)
+    for i, active in enumerate([False, True, False]):
+        noise = jnoise.draw(update_noise(cfg), jax.random.PRNGKey(i), cfg, agent.dtype)
+        state, m = update(state, *_update_inputs(cfg, i), noise, active)
+        _check_update_metrics({k: float(v) for k, v in m.items()}, active, glass.METRIC_KEYS)
+    # the activity flag decides through lax.cond: an inactive update runs no Glass computation
+    closed = jax.make_jaxpr(agent.update_core)(state, *_update_inputs(cfg, 0), noise, jax.numpy.asarray(True))
+    outside, inside = primitives_outside_and_inside_cond(closed)
+    assert "optimization_barrier" in inside and "optimization_barrier" not in outside

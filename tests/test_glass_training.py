@@ -10,7 +10,9 @@ import pytest
 from harness.cli import main as cli
 from tests.train_helpers import cli_args, rows
 
-GLASS = ["--glass", "phase1b", "glass.warmup_env_steps=0", "glass.diag_every=50", "glass.num_prototypes=8",
+# warm-up 300 env steps: the pre-training updates (at env step 200) and the next episode's (202-300; the one at 300
+# is not a 4th update) run without Glass, the last episode's run it on every 4th update (12 of 50)
+GLASS = ["--glass", "phase1b", "glass.warmup_env_steps=300", "glass.diag_every=50", "glass.num_prototypes=8",
          "glass.num_clusters=4"]
 DIAG = ("glass_H_cm", "glass_active_clusters", "glass_max_cluster_mass", "glass_cut_mass")
 
@@ -26,6 +28,11 @@ def test_glass_run_writes_diagnostics_and_plots(backend: str, tmp_path: Path, ca
         assert 0 < r["glass_H_cm"] <= np.log(4) + 1e-6 and 1 <= r["glass_active_clusters"] <= 4
     train = rows(run_dir, "train")[-1]
     assert np.isfinite(train["glass_loss"]) and train["glass_se"] >= 0
+    train_rows = rows(run_dir, "train")
+    assert [r.get("glass_active") for r in train_rows] == [None, 0.0, 0.0, pytest.approx(12 / 50)]
+    for r in train_rows[1:3]:  # no active update: the Glass metrics are zeros, marked by glass_active 0
+        assert all(r[k] == 0.0 for k in r if k.startswith("glass_"))
+    assert train["glass_loss"] > 0 and train["glass_H_cm"] > 0  # the mean over the 12 active updates
     dumps = sorted((run_dir / "glass").glob("step_*.npz"))
     assert len(dumps) == 3
     with np.load(dumps[-1]) as m:
@@ -46,3 +53,25 @@ def test_info_shows_glass(capsys):
     assert out["glass"]["t_proto"] == 0.7 and out["glass"]["assign_logits_init_scale"] == 0.5
     assert out["param_counts"]["glass"] == 16 * 512 + 16 * 8
     assert out["param_counts"]["total"] == 4_949_094 + 16 * 512 + 16 * 8
+
+
+def test_jax_training_program_skips_glass_when_inactive(monkeypatch):
+    """In the compiled (seed-vmapped) training chunk the Glass loss sits inside a lax.cond whose flag is one
+    decision for all seeds, so an inactive update computes no Glass (a per-seed flag would turn the cond into a
+    select that computes both branches)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jax_impl.train import Clock, programs_for
+    from tests.test_glass import mark_jax_glass_loss, primitives_outside_and_inside_cond
+    from tests.train_helpers import tiny_config
+
+    mark_jax_glass_loss(monkeypatch)
+    # a config of its own (6 prototypes), so these programs are traced here, with the marked loss
+    cfg = tiny_config("jax", 200, "glass=phase1b", "glass.num_prototypes=6", "glass.num_clusters=3")
+    programs = programs_for(cfg)
+    state = jax.eval_shape(programs.init, jnp.asarray([1, 2], jnp.uint32))
+    clock = Clock(jnp.asarray(100, jnp.int32), jnp.asarray(100, jnp.int32))
+    for fn in (programs.train_chunk, programs.pretrain):
+        outside, inside = primitives_outside_and_inside_cond(jax.make_jaxpr(fn)(state, clock))
+        assert "optimization_barrier" in inside and "optimization_barrier" not in outside

@@ -45,13 +45,22 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None
         assert torch.equal(a[k], b[k]), k
 
 
+def _official_buffers(cfg: Config) -> dict[str, torch.Tensor]:
+    """`log_std_min` / `log_std_dif` as the official code registers them: its config.yaml gives -10 and 2 as
+    integers, so the buffers are int64 (torch.tensor(-10), torch.tensor(2) - torch.tensor(-10))."""
+    lo, hi = int(cfg.log_std_min), int(cfg.log_std_max)
+    assert (lo, hi) == (cfg.log_std_min, cfg.log_std_max)
+    log_std_min = torch.tensor(lo)
+    return {"log_std_min": log_std_min, "log_std_dif": torch.tensor(hi) - log_std_min}
+
+
 def _current_by_hand(model: WorldModel) -> dict[str, object]:
     """A current-format official state_dict written out from the note's table, as the official code has it:
     template copies as meta tensors (`_Qs.module` one head, `_detach_Qs.module` / `_target_Qs.module`
     stacked), `_detach_Qs_params` aliases and tensordict metadata entries."""
     cfg = model.cfg
     sd = {k: v.clone() for k, v in model.state_dict().items()}
-    out: dict[str, object] = {"log_std_min": sd["log_std_min"], "log_std_dif": sd["log_std_dif"]}
+    out: dict[str, object] = _official_buffers(cfg)
     for name in ("_encoder.state", "_dynamics", "_reward", "_pi"):
         n = 2 if name == "_encoder.state" else 3
         for i in range(n):
@@ -133,6 +142,7 @@ def test_official_keys_and_shapes_match_the_note_table_5m() -> None:
     block("_Qs.module.", q_dims, plain_last=True)
     assert {k: tuple(v.shape) for k, v in sd.items()} == expected
     assert sd["log_std_min"].item() == -10.0 and sd["log_std_dif"].item() == 12.0
+    assert sd["log_std_min"].dtype == sd["log_std_dif"].dtype == torch.int64  # as the official code writes them
     # spot checks straight from the table
     assert sd["_encoder.state.0.weight"].shape == (256, 15)
     assert sd["_dynamics.0.weight"].shape == (512, 516)
@@ -193,6 +203,36 @@ def test_hand_built_current_format_with_copies_aliases_metadata_loads(src: World
     n_q = len([k for k in ckpt if k.startswith("_Qs.params.") and "__" not in k])
     assert info["num_ignored"] == 4 * n_q + 6  # 3 template copies + aliases, 6 metadata entries
     _assert_same(_snapshot(dst), _snapshot(src))
+
+
+def test_official_int64_buffers_load_into_the_model_dtype(src: WorldModel, cfg: Config) -> None:
+    ckpt = _current_by_hand(src)
+    assert ckpt["log_std_min"].dtype == ckpt["log_std_dif"].dtype == torch.int64
+    for dtype in (torch.float32, torch.float64):
+        dst = _model(cfg, seed=3).to(dtype)
+        expected = {k: v.to(dtype) for k, v in _snapshot(src).items()}
+        load_official(dst, {"model": {k: (v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point()
+                                          and v.device.type != "meta" else v) for k, v in ckpt.items()}})
+        assert dst.log_std_min.dtype == dst.log_std_dif.dtype == dtype
+        _assert_same(_snapshot(dst), expected)
+    wrong = {**ckpt, "log_std_dif": torch.tensor(5)}  # an integer buffer must still hold the config's value
+    with pytest.raises(ValueError, match=r"log_std_dif is 5 in the checkpoint but 12 in the model"):
+        load_official(_model(cfg, seed=3), wrong)
+
+
+@pytest.mark.parametrize(("key", "dtype"), [("_dynamics.0.weight", torch.float16),
+                                            ("_pi.2.weight", torch.int64),
+                                            ("_target_Qs_params.1.bias", torch.bfloat16),
+                                            ("log_std_min", torch.float16)])
+def test_other_dtype_mismatches_fail_naming_the_key(src: WorldModel, cfg: Config, key: str,
+                                                    dtype: torch.dtype) -> None:
+    ckpt = official_state_dict(src)
+    ckpt[key] = ckpt[key].to(dtype)
+    dst = _model(cfg, seed=3)
+    before = _snapshot(dst)
+    with pytest.raises(ValueError, match=re.escape(f"{key!r} has dtype {dtype} but the model wants torch.float32")):
+        load_official(dst, ckpt)
+    _assert_same(_snapshot(dst), before)
 
 
 def test_metadata_layout_round_trip(src: WorldModel, cfg: Config, tmp_path: Path) -> None:

@@ -108,3 +108,44 @@ def test_uniform_reference_values() -> None:
     ref = uniform_reference(8)
     assert ref == pytest.approx({"glass_H_cm": math.log(8), "glass_active_clusters": 8.0,
                                  "glass_max_cluster_mass": 0.125, "glass_cut_mass": 0.875})
+
+
+def test_a_seeds_folder_plots_each_seed(tmp_path: Path, capsys) -> None:
+    """A JAX `--seeds` run folder (RUN/seed_<s>/ per seed, no config.json of its own) plots every seed."""
+    from harness.cli import main as cli
+
+    for seed in (1, 2, 10):
+        make_run(tmp_path / "multi" / f"seed_{seed}", seed)
+    names = sorted(p.name for p in plot_runs([tmp_path / "multi"], tmp_path / "out"))
+    assert names == ["eval_return.png", "glass_diagnostics.png", "glass_matrices_multi_seed_1.png",
+                     "glass_matrices_multi_seed_10.png", "glass_matrices_multi_seed_2.png"]
+    capsys.readouterr()
+    assert cli(["plot", str(tmp_path / "multi")]) == 0  # default --out: RUN/plots
+    assert sorted(p.name for p in (tmp_path / "multi" / "plots").glob("*.png")) == names
+    (tmp_path / "multi" / "seed_3").mkdir()  # a seed folder that is not a run: still "not a run folder"
+    with pytest.raises(ValueError, match="not a run folder"):
+        plot_runs([tmp_path / "multi"], tmp_path / "out")
+
+
+def test_plot_says_why_glass_plots_are_empty(tmp_path: Path, capsys) -> None:
+    from harness.cli import main as cli
+    from harness.plots import glass_notes
+
+    run = make_run(tmp_path / "short", 1, glass=False, dumps=0)  # phase1 defaults: warm-up 100k, diag every 10k
+    RunLog(run, load_config(), resume=True).log("train", {"env_step": 5000, "agent_step": 2500})
+    notes = glass_notes(run)
+    assert "Glass was never active: warm-up 100000 env steps > run's 5000 env steps" in notes[0]
+    assert "no Glass diagnostics: diag_every 10000 agent steps > run's 2500 agent steps" in notes[1]
+    capsys.readouterr()
+    assert cli(["plot", str(run), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "Glass was never active: warm-up 100000 env steps > run's 5000 env steps" in out
+    assert [p.name for p in (tmp_path / "out").glob("*.png")] == ["eval_return.png"]
+    active = tmp_path / "active"  # warm-up passed and diagnostics written: nothing to explain
+    log = RunLog(active, load_config(overrides=["glass=phase1", "glass.warmup_env_steps=0"]))
+    log.log("train", {"env_step": 100, "agent_step": 50})
+    log.log("glass", {"env_step": 100, "agent_step": 50, "glass_H_cm": 1.0})
+    assert glass_notes(active) == []
+    off = tmp_path / "off"
+    RunLog(off, load_config()).log("eval", {"env_step": 100, "agent_step": 50, "episode_reward": 1.0})
+    assert glass_notes(off) == [f"{off}: Glass is off in this run (glass.enabled is false): no Glass plots"]

@@ -11,7 +11,7 @@ import pytest
 from harness.cli import main as cli
 from harness.runlog import NonFiniteError
 from jax_impl.train import Trainer, programs_for
-from tests.train_helpers import cli_args, rows, tiny_config
+from tests.train_helpers import assert_csv_matches_jsonl, cli_args, rows, tiny_config
 
 # Every run here trains seeds 1 and 2 vmapped in one program, so the suite compiles one set of programs
 # (a different number of seeds is a different shape). The single-seed path runs in test_glass_training.py.
@@ -39,6 +39,59 @@ def test_short_run_writes_the_torch_format(reference_run: Path, tmp_path: Path):
     assert (torch_dir / "metrics.csv").read_text().splitlines()[0].split(",") == \
         (seed1 / "metrics.csv").read_text().splitlines()[0].split(",")
     assert (seed1 / "model.npz").exists()
+
+
+def test_csv_carries_every_metric(reference_run: Path):
+    """The first train row (seed phase) has no update metrics; the CSV still gets every loss column."""
+    for s in ("seed_1", "seed_2"):
+        train = rows(reference_run / s, "train")
+        assert "total_loss" not in train[0] and "total_loss" in train[-1]
+        assert "total_loss" in (reference_run / s / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert_csv_matches_jsonl(reference_run / s)
+
+
+def test_resume_without_a_checkpoint_is_refused(reference_run: Path, tmp_path: Path, capsys):
+    """One seed's folder without a checkpoint (the run died before it was written): refused, nothing changed."""
+    import shutil
+
+    copy = tmp_path / "crashed"
+    shutil.copytree(reference_run, copy)
+    shutil.rmtree(copy / "seed_2" / "checkpoints")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli(["train", "--resume", str(copy), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"run folder {str(copy / 'seed_2')!r} has no checkpoint to resume from" in err
+    assert "--overwrite" in err and "save_every=N" in err
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_steps_per_second_is_per_seed(reference_run: Path, tmp_path: Path, monkeypatch):
+    """Two seeds in one program: each seed's row logs its own env steps/s (the total / 2), as a torch run."""
+    from types import SimpleNamespace
+
+    import jax_impl.train as jtrain
+
+    clock = [0.0]
+    monkeypatch.setattr(jtrain, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    real = jtrain.Trainer._timed
+
+    def timed(self, name, fn, *args):  # every compiled call takes exactly 10 s on this clock
+        out = real(self, name, fn, *args)
+        clock[0] += 10.0
+        return out
+
+    monkeypatch.setattr(jtrain.Trainer, "_timed", timed)
+    dirs = [tmp_path / "s1", tmp_path / "s2"]
+    Trainer(tiny_config("jax", 100), dirs, [1, 2], progress=False).run()
+    for d in dirs:  # an episode = 50 iterations x 1 env x action repeat 2 = 100 env steps per seed in 10 s
+        assert [r["steps_per_second"] for r in _raw_rows(d, "train")] == [10.0, 10.0]
+
+
+def _raw_rows(run_dir: Path, kind: str) -> list[dict]:
+    from harness.runlog import read_metrics
+
+    return read_metrics(run_dir, kind)
 
 
 def test_same_seed_identical_losses_and_no_retrace(reference_run: Path, tmp_path: Path):

@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli import main as cli
 from harness.runlog import NonFiniteError
-from tests.train_helpers import cli_args, rows, tiny_config
+from tests.train_helpers import assert_csv_matches_jsonl, cli_args, rows, tiny_config
 from torch_ref.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +34,15 @@ def test_short_run_writes_metrics(reference_run: Path):
     assert "total_loss" not in train[0] and np.isfinite(train[-1]["total_loss"])  # updates start after seeding
     assert (reference_run / "metrics.csv").read_text().count("\n") == 6
     assert (reference_run / "config.json").exists() and (reference_run / "model.npz").exists()
+
+
+def test_csv_carries_every_metric(reference_run: Path):
+    """The first train row (seed phase) has no update metrics; the CSV still gets every loss column."""
+    train = rows(reference_run, "train")
+    assert "total_loss" not in train[0] and "total_loss" in train[-1]
+    header = (reference_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"total_loss", "consistency_loss", "value_loss", "pi_loss", "grad_norm", "pi_grad_norm"} <= set(header)
+    assert_csv_matches_jsonl(reference_run)
 
 
 def test_same_seed_gives_identical_losses(reference_run: Path, tmp_path: Path):

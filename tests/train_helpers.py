@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -30,3 +31,18 @@ def rows(run_dir: Path, kind: str | None = None) -> list[dict]:
         if kind is None or row["kind"] == kind:
             out.append({k: v for k, v in row.items() if k not in VOLATILE})
     return out
+
+
+def assert_csv_matches_jsonl(run_dir: Path) -> None:
+    """metrics.csv and eval.csv hold every key and value of metrics.jsonl's train and eval rows."""
+    for kind, name in (("train", "metrics.csv"), ("eval", "eval.csv")):
+        jsonl = [{k: v for k, v in json.loads(line).items() if k != "kind"}
+                 for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+                 if json.loads(line)["kind"] == kind]
+        with (Path(run_dir) / name).open(newline="") as fh:
+            table = list(csv.DictReader(fh))
+        assert len(table) == len(jsonl), name
+        assert set(table[0]) == set().union(*jsonl), name
+        for got, want in zip(table, jsonl, strict=True):
+            assert {k for k, v in got.items() if v != ""} == set(want), (name, want["agent_step"])
+            assert all(float(got[k]) == float(v) for k, v in want.items()), (name, want["agent_step"])

@@ -38,7 +38,8 @@ def world_model_loss(model: WorldModel, cfg: Config, obs: torch.Tensor, action: 
     """20 * consistency + 0.1 * reward + 0.1 * value (+ Glass), each sum_t rho^t l_t / H (value also / num_q).
 
     obs (H+1, B, obs_dim), action (H, B, A), reward (H, B, 1), next_z = enc(obs[1:]) (no grad), td (H, B, 1).
-    Returns (total_loss, zs (H+1, B, Z), metrics).
+    Returns (total_loss, zs (H+1, B, Z), metrics). With a Glass head the metrics hold `glass_active` and the
+    Glass metrics, which are zeros on an inactive update (the Glass loss is then not computed: `glass_terms`).
     """
     H = cfg.horizon
     z = model.encode(obs[0])
@@ -64,9 +65,9 @@ def world_model_loss(model: WorldModel, cfg: Config, obs: torch.Tensor, action: 
                   + cfg.value_coef * value_loss)
     metrics = {"consistency_loss": consistency_loss, "reward_loss": reward_loss, "value_loss": value_loss}
     if model._glass is not None:
-        from torch_ref.glass import glass_loss
+        from torch_ref.glass import glass_terms
 
-        g_loss, g_metrics = glass_loss(model._glass, zs[:-1], next_z, cfg.glass)
+        g_loss, g_metrics = glass_terms(model._glass, zs[:-1], next_z, cfg.glass, glass_active)
         if glass_active:  # inactive: no Glass gradient at all, so Adam skips the Glass parameters
             total_loss = total_loss + g_loss
         metrics.update(g_metrics)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.config import Config, GlassConfig
+from harness.runlog import GLASS_ACTIVE
 from torch_ref import layers
 from torch_ref.structural_entropy import h2, s_from_logits
 
@@ -181,6 +182,22 @@ def glass_loss(head_or_params: GlassHead | Mapping[str, torch.Tensor], z_src: to
     metrics = {k: v.detach() for k, v in metrics.items()}
     metrics.update(glass_diagnostics(gr["S"], gr["P"]))
     return loss, metrics
+
+
+def glass_terms(head_or_params: GlassHead | Mapping[str, torch.Tensor], z_src: torch.Tensor,
+                z_next: torch.Tensor, gcfg: GlassConfig, active: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The Glass part of one update: (loss, METRIC_KEYS + `glass_active`).
+
+    Active: `glass_loss` and glass_active 1. Inactive: nothing is computed; the loss and every metric are
+    zeros (NaN-free, without gradient) and glass_active is 0, so every update logs the same keys in both
+    backends (harness.runlog.update_row averages the Glass metrics of a train row over its active updates).
+    """
+    if active:
+        loss, metrics = glass_loss(head_or_params, z_src, z_next, gcfg)
+    else:
+        zero = torch.zeros((), dtype=z_src.dtype, device=z_src.device)
+        loss, metrics = zero, dict.fromkeys(METRIC_KEYS, zero)
+    return loss, {**metrics, GLASS_ACTIVE: torch.tensor(float(active), dtype=z_src.dtype, device=z_src.device)}
 
 
 @torch.no_grad()

@@ -210,6 +210,12 @@ def from_official_state_dict(sd: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return _convert(sd)[0]
 
 
+def _official_buffer(value: torch.Tensor) -> torch.Tensor:
+    """A log_std buffer as the official code registers it: int64 when its value is a whole number."""
+    number = float(value)
+    return torch.tensor(int(number)) if number.is_integer() else value
+
+
 def official_state_dict(model: nn.Module | Mapping[str, torch.Tensor], include_glass: bool = False,
                         layout: str = "modules") -> dict[str, Any]:
     """Our model (or a canonical state_dict) -> the official state_dict, in the official key order.
@@ -224,8 +230,10 @@ def official_state_dict(model: nn.Module | Mapping[str, torch.Tensor], include_g
     layout "metadata" (tensordict 0.8 - 0.13, the official docker's 0.8.3 included): no template copies,
     plus the `__batch_size` / `__device` metadata entries (non-tensor values: torch.Size and None).
 
-    Tensors share storage with the model; clone before modifying them. With a Glass head the `_glass.*`
-    keys are not part of the official format: ValueError unless `include_glass=True` (then appended).
+    `log_std_min` / `log_std_dif` are written as the official code holds them: its config.yaml gives -10 and 2
+    as integers, so they are int64 tensors when the values are whole numbers (else the model's float buffers).
+    The other tensors share storage with the model; clone before modifying them. With a Glass head the
+    `_glass.*` keys are not part of the official format: ValueError unless `include_glass=True` (then appended).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -244,7 +252,7 @@ def official_state_dict(model: nn.Module | Mapping[str, torch.Tensor], include_g
     if set(q) != set(target):
         raise ValueError("the live and target Q ensembles have different keys")
     num_q = q["0.weight"].shape[0]
-    out: dict[str, Any] = {k: sd[k] for k in _LOG_STD}
+    out: dict[str, Any] = {k: _official_buffer(sd[k]) for k in _LOG_STD}
     for key, value in sd.items():
         if key not in _LOG_STD and not key.startswith((_Q, _TARGET_OURS, _GLASS)):
             out[key] = value
@@ -304,14 +312,27 @@ def _shape(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
+def _dtype_accepted(key: str, got: torch.dtype, want: torch.dtype) -> bool:
+    """The model's dtype; float32 into a float64 model (exact); integer log_std buffers (the official code's int64,
+    values checked by the caller). Anything else (float16, bfloat16, an integer weight, float64 into float32) not."""
+    if got == want or (got == torch.float32 and want == torch.float64):
+        return True
+    integer = not got.is_floating_point and not got.is_complex and got != torch.bool
+    return key in _LOG_STD and integer
+
+
 def load_official(model: nn.Module, source: str | Path | Mapping[str, Any],
                   allow_missing_glass: bool = False) -> dict[str, Any]:
     """Load an official TD-MPC2 checkpoint (current or 2023 format) into our `WorldModel`, strictly.
 
     Every model tensor must be given with the model's shape, unknown keys are errors, and nothing in the
     model changes unless every check passes. A 2023 checkpoint has no `log_std_min` / `log_std_dif`:
-    they keep the model's (config) values; when given, they must equal them. `allow_missing_glass=True`
-    keeps the Glass head's current values when the checkpoint has none (official checkpoints never do).
+    they keep the model's (config) values; when given, they must equal them, and may be integer tensors (the
+    current official code writes int64 ones: its config gives -10 and 2 as integers), cast to the model's
+    dtype. Every other tensor must have the model's dtype, or float32 for a float64 model; any other dtype
+    (float16, bfloat16, an integer weight, float64 into a float32 model) is a ValueError naming the key.
+    `allow_missing_glass=True` keeps the Glass head's current values when the checkpoint has none (official
+    checkpoints never do).
     Returns {"format", "num_tensors" (taken from the checkpoint), "num_ignored" (aliases, template copies,
     metadata), "kept" (model keys left as they were), "source"}.
     """
@@ -351,7 +372,7 @@ def load_official(model: nn.Module, source: str | Path | Mapping[str, Any],
             )
         if got.device.type == "meta":
             raise ValueError(f"{name}: {src[key]!r} is a meta tensor (it holds no values)")
-        if not (got.is_floating_point() and want.is_floating_point()) and got.dtype != want.dtype:
+        if not _dtype_accepted(key, got.dtype, want.dtype):
             raise ValueError(f"{name}: {src[key]!r} has dtype {got.dtype} but the model wants {want.dtype}")
     for key in _LOG_STD:
         if key in ours and not torch.allclose(ours[key].double(), target[key].double().cpu(), atol=1e-6):

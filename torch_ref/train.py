@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from harness.checkpoints import read_latest
+from harness.checkpoints import read_latest, require_checkpoint
 from harness.config import Config
 from harness.noise import NoiseSpec
-from harness.runlog import NonFiniteError, RunLog
+from harness.runlog import NonFiniteError, RunLog, update_row
 from harness.schedule import Schedule
 from torch_ref import checkpoint
 from torch_ref.agent import TDMPC2
@@ -67,6 +67,8 @@ class Trainer:
 
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
                  progress: bool = True):
+        if resume:  # a folder without a checkpoint is refused before anything is touched
+            require_checkpoint(run_dir)
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
         self.sched = Schedule(cfg)
         self.log = RunLog(self.run_dir, cfg, resume=resume, overwrite=overwrite)
@@ -199,7 +201,7 @@ class Trainer:
             last = {**self._counters(), "episode_reward": float(ep_return.mean()),
                     "episode_length": cfg.episode_length,
                     "steps_per_second": sched.env_step(self.iteration - window_iter) / max(now - window_start, 1e-9),
-                    **{k: float(np.mean(v)) for k, v in window.items()}}
+                    **update_row({k: float(np.mean(v)) for k, v in window.items()})}
             self.log.log("train", last)
             bar.set_postfix(ret=f"{last['episode_reward']:.1f}", sps=f"{last['steps_per_second']:.0f}")
             ep_return[:], window = 0.0, {}
