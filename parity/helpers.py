@@ -8,7 +8,7 @@ the session's ParityLog, which `--parity-report DIR` turns into parity.md / pari
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -156,11 +156,15 @@ class Pair:
         return {k: self.j(v) for k, v in noise.items()}
 
 
-def make_pair(cfg: Config, seed: int = 0) -> Pair:
-    """Both agents from one random canonical weight set (call inside `precision(cfg.dtype)`)."""
+def make_pair(cfg: Config, seed: int = 0,
+              transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None) -> Pair:
+    """Both agents from one random canonical weight set (call inside `precision(cfg.dtype)`); `transform`
+    may change that weight set before both agents load it."""
     np_dtype = np.float64 if cfg.dtype == "float64" else np.float32
     t_agent = tagent.TDMPC2(cfg, n_envs=2)
     canon = random_canonical(tweights.to_canonical(t_agent.model), seed)
+    if transform is not None:
+        canon = transform(canon)
     canon = {k: v.astype(np_dtype) for k, v in canon.items()}
     tweights.load_canonical(t_agent.model, canon)
     j_agent = jagent.TDMPC2(cfg, n_envs=2)

@@ -4,6 +4,7 @@ Each test states the branch it drives and asserts that the branch was really tak
 twin that lacked it would have to produce the same numbers without it — and does not:
 * gradient clipping active (norm above the limit) over several updates (Adam's first step is invariant to
   a global gradient scale, so one update would not show a missing clip);
+* RunningScale above its floor of 1 inside full updates (the policy loss divides Q by it);
 * MPPI std at its lower and at its upper clamp;
 * a NaN sample value set to 0 before the elite selection;
 * the `policy` collector's clamp to [-1, 1];
@@ -50,6 +51,33 @@ def test_gradient_clipping_active(dtype):
         compare(mt, mj, "clipped updates x3/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
         compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, "clipped updates x3/tiny parameters",
                 dtype, rtol=rtol, atol=atol)
+
+
+def _wide_q_heads(canon: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Q heads whose last layer is 40x larger: Q values spread over tens, so RunningScale leaves its floor."""
+    last = max(int(k.split(".")[2]) for k in canon if k.startswith("_Qs.params.") and k.endswith(".weight"))
+    return {k: v * 40.0 if k.startswith(f"_Qs.params.{last}.") or k.startswith(f"_target_Qs.params.{last}.") else v
+            for k, v in canon.items()}
+
+
+def test_updates_with_running_scale_above_one(dtype):
+    """Three updates whose policy Q spread (P95 - P5) is above 1: RunningScale moves off its floor, so the
+    policy loss's division by the new scale, and the scale's stop-gradient, change the numbers."""
+    cfg = make_config(dtype)
+    rng = np.random.default_rng(47)
+    with precision(dtype):
+        p = make_pair(cfg, seed=17, transform=_wide_q_heads)
+        batches = [_batch(cfg, rng) for _ in range(3)]
+        noises = [_noise(cfg, rng) for _ in range(3)]
+        mt, mj, state = _run_updates(p, batches, noises)
+        for scale in (p.torch.scale.value.numpy(), np.asarray(state.scale)):
+            assert (scale > 1.0 + 1e-3).all(), f"RunningScale stayed at its floor: {scale}"
+        tw, jw, ts, js = _params(p, state)
+        rtol, atol = TEN_STEP_TOL[dtype]
+        tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
+        compare(mt, mj, "updates x3, scale above 1/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
+        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js},
+                "updates x3, scale above 1/tiny parameters", dtype, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("bound", ["min", "max"])
