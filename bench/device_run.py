@@ -1,6 +1,7 @@
 """The one-shot device run, after bench/device_run.sh installed the bundle: facts, smoke, budgeted benchmark.
 
-    python -m bench.device_run --out OUT [--profile gpu] [--budget 420] [--case-seconds 20] [-- PYTEST_ARGS]
+    python -m bench.device_run --out OUT [--profile gpu] [--budget 420] [--case-seconds 20] [--total 560]
+                               [-- PYTEST_ARGS]
 
 1. Facts: `harness.machine.machine_info()`, package versions, `nvidia-smi`, the XLA/JAX/CUDA environment,
    printed and written to OUT/device_run.json.
@@ -11,6 +12,8 @@
    order, rounds cut to fit, skips with reasons: bench/budget.py). The JSON is rewritten after each case. If
    the pytest process dies (a segfault, a CUDA abort, the hard timeout), the case it was running is recorded
    as crashed and the remaining cases run in a new process with the time left (at most `MAX_ATTEMPTS`).
+   The budget is cut so that the whole run, from device_run.sh's start, ends within `--total` seconds (a
+   device command is killed at 600 s); a session still running then is killed (its JSON so far is kept).
 4. Check: the JSON files are read by `harness.report` exactly as `tdmpc-parity report` will read them, and
    OUT/REPORT.md is rendered from them alone; a per-record summary is printed.
 Exit code 0 when the smoke passed and at least one record was written and accepted by the report.
@@ -32,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MAX_ATTEMPTS = 3
 HARD_TIMEOUT_GRACE = 90.0  # seconds a pytest process may run past its budget (one case's compile) before a kill
+FINAL_RESERVE_SECONDS = 30.0  # kept after the benchmark for reading the JSON and rendering REPORT.md
 FACT_PACKAGES = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "torch", "flax", "optax",
                  "orbax-checkpoint", "numpy", "scipy", "mujoco", "mujoco-mjx", "playground", "dm_control",
                  "gymnasium", "brax", "pytest", "pytest-benchmark", "matplotlib")
@@ -79,9 +83,10 @@ def _progress(path: Path) -> tuple[list[str], list[str]]:
     return started, finished
 
 
-def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytest_args: list[str]
-              ) -> list[dict[str, Any]]:
-    """Budgeted pytest sessions until every case ran, was skipped or crashed, or the budget is spent."""
+def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytest_args: list[str],
+              hard_deadline: float | None = None) -> list[dict[str, Any]]:
+    """Budgeted pytest sessions until every case ran, was skipped or crashed, or the budget is spent.
+    `hard_deadline` (time.monotonic()) kills a session that is still running then."""
     attempts: list[dict[str, Any]] = []
     deselect: list[str] = []
     t_start = time.monotonic()
@@ -99,8 +104,11 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
                    *pytest_args]
             log(f"bench attempt {attempt}: budget {left:.0f} s: {' '.join(cmd[1:])}")
             t0 = time.monotonic()
+            timeout = left + HARD_TIMEOUT_GRACE
+            if hard_deadline is not None:
+                timeout = min(timeout, hard_deadline - time.monotonic())
             try:
-                rc: int | str = subprocess.run(cmd, cwd=ROOT, timeout=left + HARD_TIMEOUT_GRACE).returncode
+                rc: int | str = subprocess.run(cmd, cwd=ROOT, timeout=max(timeout, 1.0)).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
             started, finished = _progress(progress)
@@ -155,10 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=420.0, help="benchmark seconds, compiles included")
     p.add_argument("--case-seconds", type=float, default=20.0, help="timed seconds per case at most")
     p.add_argument("--smoke-timeout", type=float, default=240.0)
+    p.add_argument("--total", type=float, default=560.0,
+                   help="seconds the whole run may take from device_run.sh's start (a device command is killed at "
+                        "600 s): the benchmark budget is cut to fit, and a session still running is killed")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    started = float(os.environ.get("TDMPC_RUN_START") or time.time())  # set by device_run.sh
+    end = t0 + args.total - (time.time() - started)  # time.monotonic() at which the whole run must be over
 
     log("facts")
     summary: dict[str, Any] = {"facts": facts(), "profile": args.profile, "budget_seconds": args.budget,
@@ -179,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     summary["smoke"] = run_smoke(out, args.smoke_timeout)
     log(f"smoke: {'passed' if summary['smoke']['passed'] else 'FAILED'} in {summary['smoke']['seconds']} s")
     write_summary()
-    summary["bench_attempts"] = run_bench(out, args.profile, args.budget, args.case_seconds, pytest_args)
+    budget = min(args.budget, end - FINAL_RESERVE_SECONDS - time.monotonic())
+    if budget < args.budget:
+        log(f"bench budget cut from {args.budget:.0f} s to {budget:.0f} s to end within --total {args.total:.0f} s")
+    summary["bench_budget_used"] = round(budget, 1)
+    summary["bench_attempts"] = run_bench(out, args.profile, budget, args.case_seconds, pytest_args,
+                                          hard_deadline=end - FINAL_RESERVE_SECONDS / 2)
     write_summary()
     try:
         n, lines = check_results(out)

@@ -2,7 +2,7 @@
 # The one-shot GPU run: install the device bundle offline, then facts, smoke and the budgeted benchmark.
 #
 #   bash bench/device_run.sh [--bundle DIR] [--out DIR] [--target DIR] [--commit ID] [--python PY]
-#                            [--profile gpu|cpu] [--budget SECONDS] [--case-seconds S] [-- PYTEST_ARGS]
+#                            [--profile gpu|cpu] [--budget SECONDS] [--case-seconds S] [--total S] [-- PYTEST_ARGS]
 #
 # Run from anywhere; it works in the repository root. Needs only the bundle (python -m bench.device_bundle),
 # never a package index. Everything it writes goes to --out (default $OUT, else device_out/): the log
@@ -24,12 +24,13 @@ while [ $# -gt 0 ]; do
     --target) TARGET=$2; shift 2 ;;
     --commit) COMMIT=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
-    --profile|--budget|--case-seconds|--smoke-timeout) RUN_ARGS+=("$1" "$2"); shift 2 ;;
+    --profile|--budget|--case-seconds|--smoke-timeout|--total) RUN_ARGS+=("$1" "$2"); shift 2 ;;
     --) RUN_ARGS+=("$@"); break ;;
     *) echo "device_run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
+export TDMPC_RUN_START=$(date +%s)  # bench/device_run.py ends the whole run within --total seconds of this
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 exec > >(tee -a "$OUT_DIR/device_run.log") 2>&1

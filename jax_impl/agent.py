@@ -250,7 +250,8 @@ class TDMPC2:
             return jnp.asarray(False)
         return (env_steps >= g.warmup_env_steps) & (num_updates % g.every_k_updates == 0)
 
-    def update(self, state: AgentState, batch: tuple[jax.Array, jax.Array, jax.Array],
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def update(self, state: AgentState, batch: tuple[jax.Array, jax.Array, jax.Array],  # parity: not compared
                env_steps: jax.Array | int = 0, glass_active: jax.Array | None = None):
         """Random wrapper: split the key, draw the update noise, then `update_core`.
 
@@ -263,7 +264,8 @@ class TDMPC2:
         return self.update_core(state._replace(key=key), *batch, noise, glass_active=glass_active)
 
     # -- acting ----------------------------------------------------------------------------------------------
-    def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False):
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False):  # parity: not compared
         """(state, actions (E, A)) for observations (E, obs_dim): MPPI (official) or the configured collector."""
         cfg = self.cfg
         E = obs.shape[0]

@@ -92,7 +92,8 @@ class Buffer:
         reward = state.reward[slot[1:], env[1:], rows[1:]][..., None]
         return obs, action, reward
 
-    def sample(self, state: BufferState, key: jax.Array):
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def sample(self, state: BufferState, key: jax.Array):  # parity: not compared
         """Random wrapper: uniform episode among the stored ones, uniform start."""
         specs = buffer_noise(self.cfg, 1)
         k_ep, k_start = jax.random.split(key)

@@ -112,7 +112,8 @@ class WorldModel:
         target = jax.tree.map(lambda t, s: t + tau * (s - t), params["_target_Qs"], params["_Qs"])
         return {**params, "_target_Qs": target}
 
-    def param_counts(self, params: Params) -> dict[str, int]:
+    # bookkeeping: parameter counts (tests/test_spec_numbers.py)
+    def param_counts(self, params: Params) -> dict[str, int]:  # parity: not compared
         """Learnable parameters per module (the target ensemble is a copy and is not counted)."""
         def count(tree) -> int:
             return int(sum(x.size for x in jax.tree.leaves(tree)))

@@ -165,11 +165,13 @@ def test_pi_act_without_planning(dtype, eval_mode):
         compare(ta, ja, f"pi act (mpc=false, eval={eval_mode})", dtype)
 
 
-@pytest.mark.parametrize("preset", ["phase1", "phase1b"])
+@pytest.mark.parametrize("preset", ["off", "phase1", "phase1b"])
 def test_glass_schedule(preset):
-    """Glass is active when num_updates % every_k_updates == 0 and env_steps >= warmup_env_steps: the same
-    decision in both backends on a grid around the warm-up boundary, every residue of every_k_updates."""
-    cfg = make_config("float32", overrides=[f"glass={preset}", "glass.num_prototypes=8", "glass.num_clusters=4"])
+    """Glass is active when num_updates % every_k_updates == 0 and env_steps >= warmup_env_steps (never when
+    Glass is off): the same decision in both backends on a grid around the warm-up boundary, every residue
+    of every_k_updates."""
+    sizes = ["glass.num_prototypes=8", "glass.num_clusters=4"] if preset != "off" else []
+    cfg = make_config("float32", overrides=[f"glass={preset}", *sizes])
     g = cfg.glass
     p = make_pair(cfg, seed=14)
     env_grid = [0, g.warmup_env_steps - 1, g.warmup_env_steps, g.warmup_env_steps + 1, 2 * g.warmup_env_steps + 7]
@@ -179,8 +181,32 @@ def test_glass_schedule(preset):
         t_grid.append([p.torch.glass_active(e) for e in env_grid])
         j_grid.append([bool(p.jax.glass_active(jnp.int32(n), jnp.int32(e))) for e in env_grid])
     assert t_grid == j_grid
+    if preset == "off":
+        assert not any(map(any, t_grid))
+        return
     assert any(map(any, t_grid)) and not all(map(all, t_grid))
     assert not any(row[1] for row in t_grid) and t_grid[0][2], "the warm-up boundary is env_steps >= warmup"
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_structural_entropy_entry_points(dtype, validate):
+    """h1, h2 (glass and dsi forms) called on concrete arrays, with and without their input validation."""
+    from jax_impl import structural_entropy as jse
+    from torch_ref import structural_entropy as tse
+
+    rng = np.random.default_rng(48)
+    A = rng.uniform(0, 1, (6, 6))
+    A = A + A.T
+    S = rng.dirichlet(np.ones(3), 6)
+    with precision(dtype):
+        f = np.float64 if dtype == "float64" else np.float32
+        ta, ts = torch.as_tensor(A.astype(f)), torch.as_tensor(S.astype(f))
+        ja, js = jnp.asarray(A.astype(f)), jnp.asarray(S.astype(f))
+        t_out = {"h1": tse.h1(ta, validate=validate), "glass": tse.h2(ta, ts, "glass", validate=validate),
+                 "dsi": tse.h2(ta, ts, "dsi", validate=validate)}
+        j_out = {"h1": jse.h1(ja, validate=validate), "glass": jse.h2(ja, js, "glass", validate=validate),
+                 "dsi": jse.h2(ja, js, "dsi", validate=validate)}
+        compare(t_out, j_out, f"structural entropy entry points (validate={validate})", dtype)
 
 
 def test_episode_boundaries_in_both_envs():
@@ -188,17 +214,17 @@ def test_episode_boundaries_in_both_envs():
     (truncated / done, never terminated), the transition carries the true final observation, the next one
     starts from a reset (a new initial state, counters back at 0)."""
     from jax_impl.env import MJXEnv
-    from torch_ref.env import make_env
+    from torch_ref.env import make_env, make_vector_env
 
     L, steps = 4, 10
     cfg = load_config(overrides=["task=cartpole-balance", f"episode_length={L}"])
     actions = np.random.default_rng(44).uniform(-1, 1, (steps, cfg.action_dim)).astype(np.float32)
     tenv = make_env(cfg, seed=3)
-    obs, _ = tenv.reset()
+    obs, _ = tenv.reset(seed=3)
     t_done, t_jump = [], []
-    for a in actions:
+    for i, a in enumerate(actions):
         next_obs, _, terminated, truncated, _ = tenv.step(a)
-        assert not terminated
+        assert not terminated and tenv.elapsed_steps == (i % L) + 1
         t_done.append(bool(truncated))
         if truncated:
             reset_obs, _ = tenv.reset()
@@ -217,12 +243,20 @@ def test_episode_boundaries_in_both_envs():
     assert t_done == j_done == expected
     assert j_t == [(i + 1) % L for i in range(steps)]
     assert t_jump == j_jump == [True, True]
-    # the batched step of the training loop (one guarded reset per batch) ends episodes on the same steps
+    # the batched envs of the training loops (torch: gymnasium's vector env, reset together at the shared
+    # episode end; JAX: one guarded reset per batch) end episodes on the same steps
+    vec = make_vector_env(cfg, 2, seed=4)
+    vec.reset(seed=4)
     states = jenv.reset_batch(jax.random.PRNGKey(4), 2)
     step_batch = jax.jit(jenv.step_batch)
     for i, a in enumerate(actions):
+        batch = np.stack([a, -a])
+        _, _, terminated, truncated, _ = vec.step(batch)
+        assert not terminated.any() and truncated.tolist() == [expected[i]] * 2
+        if truncated.all():
+            vec.reset()
         before = np.asarray(states.obs)
-        states, tr = step_batch(states, jnp.stack([jnp.asarray(a), -jnp.asarray(a)]))
+        states, tr = step_batch(states, jnp.asarray(batch))
         assert np.asarray(tr.done).tolist() == [expected[i]] * 2
         assert np.asarray(states.t).tolist() == [(i + 1) % L] * 2
         if expected[i]:  # the true final observation is reported; the state holds a fresh reset

@@ -159,7 +159,7 @@ class TDMPC2:
         self.model.eval()
 
     # -- noise ---------------------------------------------------------------------------------------------
-    def draw(self, specs) -> dict[str, torch.Tensor]:
+    def draw(self, specs) -> dict[str, torch.Tensor]:  # parity: not compared (noise drawing with torch's RNG)
         return tnoise.draw(specs, self.generator, self.cfg, self.device, self.dtype)
 
     def _keep(self, mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -200,7 +200,9 @@ class TDMPC2:
         g = self.cfg.glass
         return (g.enabled and env_steps >= g.warmup_env_steps and self.num_updates % g.every_k_updates == 0)
 
-    def update(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], env_steps: int = 0):
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def update(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # parity: not compared
+               env_steps: int = 0):
         """Random wrapper: draw the update noise, then `update_core`."""
         obs, action, reward = batch
         noise = self.draw(noise_specs.update_noise(self.cfg))
@@ -208,7 +210,8 @@ class TDMPC2:
 
     # -- acting ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:  # parity: not compared
         """Actions (E, A) for observations (E, obs_dim): MPPI (official) or the configured collector."""
         cfg = self.cfg
         E = obs.shape[0]
@@ -225,7 +228,7 @@ class TDMPC2:
         return res.action
 
     # -- state ---------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict:  # parity: not compared (checkpoint bookkeeping; exact resume is tested in tests/)
         """Everything an exact resume needs (the buffer is saved by the trainer)."""
         return {
             "model": self.model.state_dict(),
@@ -238,7 +241,8 @@ class TDMPC2:
             "num_updates": self.num_updates,
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    # checkpoint bookkeeping; exact resume is tested in tests/
+    def load_state_dict(self, state: dict) -> None:  # parity: not compared
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
         self.pi_optim.load_state_dict(state["pi_optim"])

@@ -79,18 +79,20 @@ class Buffer:
         reward = self.reward[slot[1:], env[1:], rows[1:]].unsqueeze(-1)
         return obs, action, reward
 
-    def sample(self, generator: torch.Generator):
+    # random wrapper: draws noise with its framework's RNG, then calls a compared core
+    def sample(self, generator: torch.Generator):  # parity: not compared
         """Random wrapper: uniform episode, uniform start."""
         if self.num_episodes == 0:
             raise ValueError("the buffer holds no completed episode yet")
         idx = draw(buffer_noise(self.cfg, self.num_episodes), generator, self.cfg, self.obs.device, self.obs.dtype)
         return self.sample_core(idx["episode"], idx["start"])
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict:  # parity: not compared (checkpoint bookkeeping; exact resume is tested in tests/)
         return {"obs": self.obs, "action": self.action, "reward": self.reward,
                 "num_completed": self.num_completed, "t": self.t}
 
-    def load_state_dict(self, state: dict) -> None:
+    # checkpoint bookkeeping; exact resume is tested in tests/
+    def load_state_dict(self, state: dict) -> None:  # parity: not compared
         for key in ("obs", "action", "reward"):
             if tuple(state[key].shape) != tuple(getattr(self, key).shape):
                 raise ValueError(f"buffer {key} has shape {tuple(state[key].shape)} in the checkpoint but "

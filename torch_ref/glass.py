@@ -63,7 +63,7 @@ class GlassHead(nn.Module):
         self.prototypes = nn.Parameter(_simnorm(torch.randn(N, D), cfg.simnorm_dim))
         self.assign_logits = nn.Parameter(g.assign_logits_init_scale * torch.randn(N, K))
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # parity: not compared (printing only)
         N, K = self.assign_logits.shape
         return f"num_prototypes={N}, latent_dim={self.prototypes.shape[1]}, num_clusters={K}"
 

@@ -25,7 +25,7 @@ class SimNorm(nn.Module):
         x = x.view(*shp[:-1], -1, self.dim)
         return F.softmax(x, dim=-1).view(*shp)
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # parity: not compared (printing only)
         return f"dim={self.dim}"
 
 

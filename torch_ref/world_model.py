@@ -22,7 +22,7 @@ from torch_ref import math as tmath
 def _init_linear(m: nn.Module) -> None:
     if isinstance(m, nn.Linear):
         nn.init.trunc_normal_(m.weight, std=0.02)  # absolute bounds a=-2, b=2: effectively N(0, 0.02^2)
-        if m.bias is not None:
+        if m.bias is not None:  # pragma: no branch (every Linear of the model has a bias; official guard)
             nn.init.zeros_(m.bias)
 
 
@@ -110,7 +110,8 @@ class WorldModel(nn.Module):
         for tgt, src in zip(self._target_Qs.parameters(), self._Qs.parameters(), strict=True):
             tgt.lerp_(src, self.cfg.tau)
 
-    def param_counts(self) -> dict[str, int]:
+    # bookkeeping: parameter counts (tests/test_spec_numbers.py)
+    def param_counts(self) -> dict[str, int]:  # parity: not compared
         """Learnable parameters per module (the target ensemble is a copy and is not counted)."""
         counts = {
             "encoder": _count(self._encoder),
@@ -133,5 +134,6 @@ def select_pair(out: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
     return torch.take_along_dim(out, idx.expand(2, *out.shape[1:]).contiguous(), dim=0)
 
 
-def _count(module: nn.Module) -> int:
+# bookkeeping: parameter counts (tests/test_spec_numbers.py)
+def _count(module: nn.Module) -> int:  # parity: not compared
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
