@@ -1,4 +1,4 @@
-"""The console command `tdmpc-parity`: train, info, plot, report, parity, bench and the CPU quick check.
+"""The console command `tdmpc-parity`: train, info, plot, compare, report, parity, bench and the CPU quick check.
 
 Backends are imported only when a command needs one; a missing backend is one clear sentence.
 """
@@ -149,6 +149,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Learning curves over seeds per backend/task/config: learning_<task>.png, learning.md, backend tests."""
+    from harness.compare import compare, overall_verdict
+
+    paths = [Path(d) for d in args.run_dirs]
+    out = Path(args.out) if args.out else paths[0].resolve().parent / "compare"
+    result = compare(paths, out, official=args.official)
+    for path in result.files:
+        print(path)
+    for group in result.groups:
+        print(f"{group.task}: {group.label}: {len(group.runs)} seed(s)")
+    for test in result.tests:
+        print(f"{test.task} [{test.key}] torch vs jax at env step {test.step}: {overall_verdict(test)} "
+              f"(Welch p = {test.welch_p:.3g}, Mann-Whitney p = {test.mwu_p:.3g})")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness import report
 
@@ -234,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None)
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("compare", help="learning curves over seeds per backend, task and config; backend tests")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
+    p.add_argument("--official", action="store_true", help="overlay the official TD-MPC2 curve (shipped data)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="merge benchmark JSON into REPORT.md and charts")
     p.add_argument("results_dir", nargs="?", default="results")
