@@ -13,11 +13,13 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from harness.config import PROFILES, Config, load_config
+from harness.config import GLASS_PRESETS, PROFILES, Config, load_config
 from harness.runlog import NonFiniteError
+from harness.tasks import TASKS
 
 BACKEND_MODULES = {"torch": "torch_ref", "jax": "jax_impl"}
 INSTALL_HINT = {"torch": "pip install torch==2.13.0 -e '.[torch]'", "jax": "pip install -e '.[jax]'"}
@@ -41,14 +43,46 @@ def backend_module(backend: str, name: str):
 # Config from flags
 # ----------------------------------------------------------------------------------------------------------
 
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}  # what a flag left out resolves to
+PASSTHROUGH = ("parity", "bench")  # subcommands that hand unknown arguments to pytest
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows `(default: X)`, except where X is None or empty (those helps say the effective default themselves)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default == []:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _task_table() -> str:
+    """The epilog of `train`/`info`: every task and the backends that run it (no Playground env: torch only)."""
+    lines = ["tasks (backends that run them):"]
+    for name, spec in TASKS.items():
+        lines.append(f"  {name:<18} {'torch, jax' if spec.playground is not None else 'torch only'}")
+    return "\n".join(lines)
+
+
+def _profile_help() -> str:
+    sets = "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in kw.items()) for name, kw in PROFILES.items())
+    return f"preset of harness settings ({sets})"
+
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None, help="torch (default) or jax")
-    p.add_argument("--task", default=None, help="official task name, e.g. hopper-hop")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="official")
-    p.add_argument("--config", default=None, metavar="YAML", help="YAML file of key: value overrides")
-    p.add_argument("--glass", default=None, metavar="PRESET", help="Glass preset: off, phase0, phase1, phase1b, phase2")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model_size=1")
+    p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None,
+                   help=f"torch or jax (default: {DEFAULTS['backend']}, or the --config file's backend)")
+    p.add_argument("--task", default=None,
+                   help=f"official task name, see the list below (default: {DEFAULTS['task']}, "
+                        "or the --config file's task)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULTS["profile"], help=_profile_help())
+    p.add_argument("--config", default=None, metavar="YAML",
+                   help="YAML file (or a run's config.json) of key: value overrides (default: none)")
+    p.add_argument("--glass", default=None, metavar="PRESET",
+                   help=f"Glass preset: {', '.join(GLASS_PRESETS)} (default: off, or the --config file's glass)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. model_size=1; they may stand anywhere after the subcommand "
+                        "(default: none)")
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
@@ -231,55 +265,74 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tdmpc-parity", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="tdmpc-parity", description=__doc__, formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="`tdmpc-parity COMMAND --help` lists its options")
 
-    p = sub.add_parser("train", help="train an agent (progress bar, metrics in a run folder)")
+    def add(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter, **kw)
+
+    p = add("train", "train an agent (progress bar, metrics in a run folder)", epilog=_task_table())
     _config_args(p)
-    p.add_argument("--steps", type=int, default=None, help="agent steps (env steps = steps x action_repeat)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seeds", default=None, help="comma-separated seeds trained together (jax: vmapped)")
-    p.add_argument("--run-dir", default=None)
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"agent steps (env steps = steps x action_repeat) (default: {DEFAULTS['steps']}, or the "
+                        "--config file's steps; with --resume: the run's own, a larger value extends it)")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"random seed (default: {DEFAULTS['seed']}, or the --config file's seed)")
+    p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="comma-separated seeds trained together, vmapped in one program (--backend jax only; "
+                        "each seed writes RUN_DIR/seed_<s>/) (default: none, one seed: --seed)")
+    p.add_argument("--run-dir", default=None, metavar="RUN_DIR",
+                   help="the run folder (default: runs/<task>-<backend>-s<seed>-<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR with its saved config (default: none, a new run)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs and CI)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("info", help="print the resolved config and parameter counts as JSON")
+    p = add("info", "print the resolved config and parameter counts as JSON", epilog=_task_table())
     _config_args(p)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("plot", help="draw Glass diagnostics, eval curves and matrices of run folders")
-    p.add_argument("run_dirs", nargs="+")
-    p.add_argument("--out", default=None)
+    p = add("plot", "draw Glass diagnostics, eval curves and matrices of run folders")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots of the "
+                                                            "first RUN_DIR)")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("compare", help="learning curves over seeds per backend, task and config; backend tests")
+    p = add("compare", "learning curves over seeds per backend, task and config; backend tests")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
     p.add_argument("--official", action="store_true", help="overlay the official TD-MPC2 curve (shipped data)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("report", help="merge benchmark JSON into REPORT.md and charts")
-    p.add_argument("results_dir", nargs="?", default="results")
-    p.add_argument("--out", default=None)
-    p.add_argument("--no-charts", action="store_true")
+    p = add("report", "merge benchmark JSON into REPORT.md and charts")
+    p.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
+                   help="folder holding <machine>/*.json")
+    p.add_argument("--out", default=None, metavar="PATH", help="report path (default: RESULTS_DIR/REPORT.md)")
+    p.add_argument("--no-charts", action="store_true", help="skip the PNG bar charts")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("parity", help="run the parity suite and write parity.md / parity.json")
-    p.add_argument("--out", default="results")
-    p.add_argument("pytest_args", nargs="*")
-    p.set_defaults(func=cmd_parity)
+    pytest_epilog = ("Other arguments go to pytest as they are, e.g. `-k planner -x`;\n"
+                     "put them after `--` where one would be taken for an option of this command.")
+    usage_tail = "[PYTEST_ARG ...] [-- PYTEST_ARG ...]"
+    # allow_abbrev=False: a pytest option is never taken for an abbreviation of one of these options
+    p = add("parity", "run the parity suite and write parity.md / parity.json", epilog=pytest_epilog,
+            allow_abbrev=False, usage=f"%(prog)s [-h] [--out DIR] {usage_tail}")
+    p.add_argument("--out", default="results", metavar="DIR", help="where parity.md and parity.json go")
+    p.set_defaults(func=cmd_parity, pytest_args=[])
 
-    p = sub.add_parser("bench", help="run the benchmarks and store the JSON under RESULTS/<machine>/")
-    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--results", default="results")
-    p.add_argument("pytest_args", nargs="*")
-    p.set_defaults(func=cmd_bench)
+    p = add("bench", "run the benchmarks and store the JSON under RESULTS/<machine>/", epilog=pytest_epilog,
+            allow_abbrev=False, usage=f"%(prog)s [-h] [--profile {{cpu,gpu}}] [--results DIR] {usage_tail}")
+    p.add_argument("--profile", choices=("cpu", "gpu"), default="cpu",
+                   help="benchmark size: cpu (a tiny model, minutes on a CPU) or gpu (the official 5M model, "
+                        "256 envs; needs a GPU)")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder (JSON in DIR/<machine>/)")
+    p.set_defaults(func=cmd_bench, pytest_args=[])
 
-    p = sub.add_parser("check", help="CPU quick start: parity + a short benchmark + the report")
-    p.add_argument("--results", default="results")
+    p = add("check", "CPU quick start: parity + a short benchmark + the report")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder of all three steps")
     p.set_defaults(func=cmd_check)
     return parser
 
@@ -297,12 +350,28 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("MUJOCO_GL", "disable")
-    rest, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(rest)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """argparse, except that `parity` and `bench` hand every argument they do not know to pytest, in order
+    (those after a `--` unread)."""
+    rest, overrides = split_overrides(argv)
+    tail: list[str] = []
+    if rest and rest[0] in PASSTHROUGH and "--" in rest:
+        cut = rest.index("--")
+        rest, tail = rest[:cut], rest[cut + 1:]
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(rest)
+    if args.command in PASSTHROUGH:
+        args.pytest_args = [*unknown, *tail]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if overrides:
         args.overrides = [*getattr(args, "overrides", []), *overrides]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "disable")
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except NonFiniteError as exc:
