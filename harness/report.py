@@ -63,6 +63,9 @@ SEED_TABLE = (
     ("seed JAX, single RTX 4070 Ti", "~580", "~50x"),
 )
 N_BOOT = 2000
+# The JSON files other commands write at the top of results/ (not benchmark records): the parity table
+# (harness/parity_report.py) and the mutation run (parity/mutants.py).
+TOP_LEVEL_JSON = ("parity.json", "mutation.json")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -187,8 +190,7 @@ def load_results(results_dir: Path, version: str | None = None) -> tuple[dict[st
     version = version or bench_version()
     if not results_dir.is_dir():
         raise ValueError(f"{results_dir}: not a directory")
-    # results/parity.json (the parity table, harness/parity_report.py) is the one JSON allowed at the top
-    stray = sorted(p for p in results_dir.glob("*.json") if p.name != "parity.json")
+    stray = sorted(p for p in results_dir.glob("*.json") if p.name not in TOP_LEVEL_JSON)
     if stray:
         raise ValueError(f"{stray[0]}: benchmark JSON must live in {results_dir}/<machine-slug>/, "
                          "not at the top")
@@ -585,68 +587,178 @@ def _atomic_write(path: Path, write) -> None:
         write(tmp)
 
 
-Bars = dict[str, tuple[float, float, float]]  # machine slug -> (value, low, high)
+# One fixed colour per backend, in every chart; the speedup bars (a ratio, not a backend) are neutral.
+BACKEND_COLORS = {"torch": "#E8590C", "jax": "#1C7ED6"}
+SPEEDUP_COLOR = "#5C5F66"
+LOG_SPAN = 30.0  # a rate chart whose values span more than this factor gets a log axis
 
 
-def _bar_chart(series: list[tuple[str, Bars]], slugs: list[str], labels: list[str], ylabel: str, title: str,
-               path: Path, hline: float | None = None) -> None:
-    """Grouped log-scale bars: one group per machine, one bar per series, error bars low..high."""
+@dataclass(frozen=True)
+class Bar:
+    """One bar per machine of a chart row: `series` picks the colour and legend entry, `gid` tags the bar
+    and its value label (`<machine>|<gid>`), values maps machine slug -> (value, low, high)."""
+
+    series: str
+    gid: str
+    values: dict[str, tuple[float, float, float]]
+
+
+def _wrap(label: str, width: int = 46) -> str:
+    """Break a ` · `-separated label into lines of at most about `width` characters."""
+    lines: list[str] = []
+    for part in label.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def _bar_chart(rows: list[tuple[str, list[Bar]]], slugs: list[str], titles: list[str], xlabel: str,
+               title: str, value_text, log: bool = False, ref: float | None = None,
+               colors: dict[str, str] | None = None, legend: dict[str, str] | None = None,
+               missing_text: str = "no record"):
+    """Grouped horizontal bars, one subplot column per machine (shared row labels), one group per row, one
+    bar per Bar of the row; whiskers low..high; value_text(value) printed at the end of each bar; a linear
+    axis from 0 unless `log`; a vertical reference line at `ref`. Returns the matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+    from matplotlib.transforms import blended_transform_factory
 
-    x = np.arange(len(slugs))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(slugs) + 2), 4.5))
-    width = 0.8 / len(series)
-    for k, (label, bars) in enumerate(series):
-        vals = np.array([bars[s][0] if s in bars else 0.0 for s in slugs])
-        lo = np.array([bars[s][0] - bars[s][1] if s in bars else 0.0 for s in slugs])
-        hi = np.array([bars[s][2] - bars[s][0] if s in bars else 0.0 for s in slugs])
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, capsize=2, label=label[:90],
-               yerr=[np.maximum(lo, 0), np.maximum(hi, 0)])
-    if hline is not None:
-        ax.axhline(hline, color="k", lw=0.8)
-    ax.set_xticks(x, labels, rotation=15, fontsize=7)
-    ax.set_yscale("log")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    colors = colors or BACKEND_COLORS
+    n_bars = max(len(bars) for _, bars in rows)
+    row_h = 0.22 * n_bars + 0.3  # inches per row: the figure grows with the rows
+    height = 1.5 + max(1.2, row_h * len(rows))
+    fig, axes = plt.subplots(1, len(slugs), sharey=True, sharex=True, squeeze=False, layout="constrained",
+                             figsize=(3.2 + 4.2 * len(slugs), height))
+    axes = list(axes[0])
+    vals = [b.values[s] for _, bars in rows for b in bars for s in slugs if s in b.values]
+    top = max(max(v[0], v[2]) for v in vals)
+    bottom = min(min(v[0], v[1]) for v in vals)
+    h = 0.8 / n_bars
+    for ax, slug, sub in zip(axes, slugs, titles, strict=True):
+        missing = blended_transform_factory(ax.transAxes, ax.transData)
+        for i, (_, bars) in enumerate(rows):
+            for k, b in enumerate(bars):
+                y = i + (k - (len(bars) - 1) / 2) * h
+                if slug not in b.values:
+                    ax.text(0.01, y, missing_text, transform=missing, va="center", fontsize=7, color="0.5")
+                    continue
+                v, lo, hi = b.values[slug]
+                (patch,) = ax.barh(y, v, h * 0.92, color=colors[b.series],
+                                   xerr=[[max(v - lo, 0.0)], [max(hi - v, 0.0)]],
+                                   error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"}).patches
+                patch.set_gid(f"{slug}|{b.gid}")
+                end = max(v, hi)
+                x = end * 1.08 if log else end + 0.012 * top
+                t = ax.text(x, y, value_text(v), va="center", ha="left", fontsize=7.5)
+                t.set_gid(f"{slug}|{b.gid}")
+        if ref is not None:
+            ax.axvline(ref, color="k", lw=1.0, ls="--", zorder=3)
+        ax.set_title(sub, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8.5)
+        ax.tick_params(labelsize=7.5)
+        ax.grid(axis="x", color="0.88", lw=0.6)
+        ax.set_axisbelow(True)
+    if log:
+        axes[0].set_xscale("log")
+        axes[0].set_xlim(bottom / 2, top * 6)  # room for the value labels
+    else:
+        axes[0].set_xlim(0, max(top, ref or 0.0) * 1.22)
+    if not log:
+        unit = "×" if ref is not None else ""
+        axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}{unit}"))
+    axes[0].set_yticks(range(len(rows)), [_wrap(label) for label, _ in rows], fontsize=7.5)
+    axes[0].set_ylim(len(rows) - 0.5, -0.5)  # first row on top
+    handles = [Patch(color=colors[s], label=name) for s, name in (legend or {}).items()]
+    if ref is not None:
+        handles.append(plt.Line2D([], [], color="k", ls="--", lw=1.0, label=f"{ref:g}× (parity)"))
+    fig.suptitle(title, fontsize=10)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    return fig
+
+
+def _save_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     try:
         _atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
     finally:
         plt.close(fig)
 
 
+def _suffix(data: ReportData) -> str:
+    return " (SYNTHETIC FIXTURE DATA)" if any(m.fixture for m in data.machines.values()) else ""
+
+
+def rate_figure(data: ReportData, bench: str):
+    """The Figure of one bench's rates (None without records): one row per profile and settings, one bar per
+    backend (colour) in each machine's column; labels are the median rates as the markdown table prints them
+    (`fmt`); a log axis, said so in its label, only when the rates span more than LOG_SPAN."""
+    recs = [r for r in data.records if r.info["bench"] == bench]
+    if not recs:
+        return None
+    slugs = sorted(data.machines)
+    groups: dict[tuple[Any, ...], dict[str, dict[str, Record]]] = {}
+    for r in recs:
+        groups.setdefault((r.info["profile"], match_key(r.info)), {}).setdefault(r.backend, {})[r.machine] = r
+    backends = [b for b in BACKEND_COLORS if any(b in g for g in groups.values())]
+    rows = []
+    for (profile, _), by_b in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        info = next(iter(next(iter(by_b.values())).values())).info
+        label = f"{profile}: {settings_label(info)}"
+        rows.append((label, [Bar(b, f"{b}|{profile}|{settings_label(info)}",
+                                 {s: (r.rate, *r.rate_range) for s, r in by_b[b].items()})
+                             for b in backends if b in by_b]))
+    rates = [r.rate for r in recs]
+    log = max(rates) / min(rates) > LOG_SPAN
+    unit = recs[0].unit
+    return _bar_chart(rows, slugs, [_machine_label(data.machines[s]) for s in slugs],
+                      f"{unit}, median (log scale)" if log else f"{unit}, median",
+                      f"bench {bench}: median rate per backend, whiskers = IQR{_suffix(data)}", fmt, log=log,
+                      legend={b: b for b in backends})
+
+
+def speedup_figure(data: ReportData):
+    """The Figure of the matched-settings speedups (None without pairs): one row per bench and settings, one
+    column per machine, a linear axis from 0 with a reference line at 1×; labels as in table (c)."""
+    if not data.pairs:
+        return None
+    slugs = sorted(data.machines)
+    by_key: dict[tuple[Any, ...], dict[str, Pair]] = {}
+    for p in data.pairs:
+        by_key.setdefault(match_key(p.torch.info), {})[p.machine] = p
+    rows = []
+    for key, by_m in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+        info = next(iter(by_m.values())).torch.info
+        rows.append((f"{key[0][1]}: {settings_label(info)}",
+                     [Bar("speedup", f"{key[0][1]}|{settings_label(info)}",
+                          {s: (p.ratio, p.low, p.high) for s, p in by_m.items()})]))
+    return _bar_chart(rows, slugs, [_machine_label(data.machines[s]) for s in slugs],
+                      "speedup = JAX rate / torch rate (same machine, linear)",
+                      f"matched-settings speedup, whiskers = IQR{_suffix(data)}", lambda v: f"{fmt(v)}×",
+                      ref=1.0, colors={"speedup": SPEEDUP_COLOR},
+                      legend={"speedup": "JAX rate / torch rate"}, missing_text="no matched pair")
+
+
 def make_charts(data: ReportData, out_dir: Path) -> dict[str, str]:
     """PNG bar charts: rates per backend and machine for each bench kind; matched speedup per machine."""
-    slugs = sorted(data.machines)
-    labels = [_machine_label(data.machines[s]) for s in slugs]
-    suffix = " (SYNTHETIC FIXTURE DATA)" if any(m.fixture for m in data.machines.values()) else ""
     charts: dict[str, str] = {}
     for bench in BENCHES:
-        recs = [r for r in data.records if r.info["bench"] == bench]
-        if not recs:
+        fig = rate_figure(data, bench)
+        if fig is None:
             continue
-        by_series: dict[tuple[Any, ...], dict[str, Record]] = {}
-        for r in recs:
-            by_series.setdefault(series_key(r), {})[r.machine] = r
-        series = [(f"{key[0]} {key[1]}: {settings_label(next(iter(by_m.values())).info)}",
-                   {s: (r.rate, *r.rate_range) for s, r in by_m.items()})
-                  for key, by_m in sorted(by_series.items(), key=lambda kv: str(kv[0]))]
         fname = f"report_rates_{bench}.png"
-        _bar_chart(series, slugs, labels, recs[0].unit, f"bench {bench}: median rate [IQR]{suffix}",
-                   out_dir / fname)
+        _save_figure(fig, out_dir / fname)
         charts[f"rates, bench {bench}"] = fname
-    if data.pairs:
-        by_key: dict[tuple[Any, ...], dict[str, Pair]] = {}
-        for p in data.pairs:
-            by_key.setdefault(match_key(p.torch.info), {})[p.machine] = p
-        series = [(f"{key[0][1]}: {settings_label(next(iter(by_m.values())).torch.info)}",
-                   {s: (p.ratio, p.low, p.high) for s, p in by_m.items()})
-                  for key, by_m in sorted(by_key.items(), key=lambda kv: str(kv[0]))]
-        _bar_chart(series, slugs, labels, "JAX rate / torch rate (same machine)",
-                   f"matched-settings speedup [IQR]{suffix}", out_dir / "report_speedup.png", hline=1.0)
+    fig = speedup_figure(data)
+    if fig is not None:
+        _save_figure(fig, out_dir / "report_speedup.png")
         charts["matched-settings speedup"] = "report_speedup.png"
     return charts
 

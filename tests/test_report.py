@@ -179,12 +179,168 @@ def test_build_report_writes_markdown_and_charts(results, capsys):
     for slug in (CPU, H100, TI):
         assert f"{slug} (FIXTURE)" in text
     assert "synthetic test fixtures, not measurements" in text
-    for png in ("report_speedup.png", "report_rates_update.png", "report_rates_train_iteration.png"):
-        assert (results / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in ("report_speedup.png", *(f"report_rates_{b}.png" for b in ("env_step", "plan", "update",
+                                                                          "train_iteration"))):
+        head = (results / png).read_bytes()
+        assert head[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        assert 800 <= width <= 4000 and 200 <= height <= 3000, (png, width, height)
+        assert 10_000 <= len(head) <= 2_000_000, (png, len(head))
         assert f"]({png})" in text
     after = digest(results)
     assert {k: v for k, v in after.items() if k in before} == before  # inputs untouched
     assert not [k for k in after if k.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Charts (inspected as matplotlib objects before saving, not as pixels)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def figures(results):
+    """(data, markdown, {bench or "speedup": Figure}); the figures are closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    data = report.collect(results)
+    figs = {b: report.rate_figure(data, b) for b in ("env_step", "plan", "update", "train_iteration")}
+    figs["speedup"] = report.speedup_figure(data)
+    assert all(f is not None for f in figs.values())
+    yield data, report.render_markdown(data), figs
+    plt.close("all")
+
+
+def _tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """The markdown tables under each `### bench ...` heading and table (c), as lists of {header: cell}."""
+    out: dict[str, list[dict[str, str]]] = {}
+    section = None
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("### bench `"):
+            section, header = line.split("`")[1], None
+        elif line.startswith("## (c)"):
+            section, header = "speedup", None
+        elif line.startswith("## "):
+            section = None
+        elif section and line.startswith("| "):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            if header is None:
+                header = cells
+            else:
+                out.setdefault(section, []).append(dict(zip(header, cells, strict=True)))
+    return out
+
+
+def _labels(fig) -> dict[str, str]:
+    return {t.get_gid(): t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid()}
+
+
+def test_value_labels_equal_the_markdown_numbers(figures):
+    data, text, figs = figures
+    tables = _tables(text)
+    slugs = sorted(data.machines)
+    for bench in ("env_step", "plan", "update", "train_iteration"):
+        want = {f"{s}|{row['backend']}|{row['profile']}|{row['settings']}": row[s].split(" [")[0]
+                for row in tables[bench] for s in slugs if row[s] != "—"}
+        assert want and _labels(figs[bench]) == want, bench
+    want = {f"{s}|{row['bench']}|{row['settings']}": row[s].split(" [")[0]
+            for row in tables["speedup"] if row["bench"] != "all" for s in slugs if row[s] != "—"}
+    assert want and _labels(figs["speedup"]) == want
+    assert all(v.endswith("×") for v in want.values())
+    assert "1,463" in _labels(figs["train_iteration"]).values()  # thousands separator, as in the table
+
+
+def test_speedup_axis_is_linear_from_zero_with_a_line_at_one(figures):
+    data, _, figs = figures
+    fig = figs["speedup"]
+    assert len(fig.axes) == len(data.machines)
+    top = max(p.high for p in data.pairs)
+    for ax in fig.axes:
+        assert ax.get_xscale() == "linear"
+        lo, hi = ax.get_xlim()
+        assert lo == 0 and hi > max(1.0, top)
+        assert any(list(line.get_xdata()) == [1.0, 1.0] for line in ax.lines)  # the 1× reference line
+        assert all(p.get_x() == 0 for p in ax.patches)  # bars start at 0, the baseline is not cropped
+    # a bar's length is its speedup: the H100 update pair (3x by construction) is drawn 3 units long
+    bars = {p.get_gid(): p.get_width() for ax in fig.axes for p in ax.patches}
+    assert any(k.startswith(f"{H100}|update|") and w == pytest.approx(3.0) for k, w in bars.items())
+
+
+def test_rate_axes_linear_from_zero_or_labelled_log(figures):
+    _, _, figs = figures
+    scales = {}
+    for bench in ("env_step", "plan", "update", "train_iteration"):
+        for ax in figs[bench].axes:
+            scales[bench] = ax.get_xscale()
+            assert ("log scale" in ax.get_xlabel()) == (ax.get_xscale() == "log"), bench
+            if ax.get_xscale() == "linear":
+                assert ax.get_xlim()[0] == 0
+            assert all(p.get_height() < 1 for p in ax.patches)  # horizontal bars: one row per unit of y
+    assert scales["train_iteration"] == "log"  # the fixture rates span 5.7 .. 1,463 env steps/s
+
+
+def test_one_colour_per_backend_everywhere_and_a_legend_naming_them(figures):
+    from matplotlib.colors import to_rgba
+
+    data, _, figs = figures
+    seen = set()
+    for bench in ("env_step", "plan", "update", "train_iteration"):
+        fig = figs[bench]
+        for ax in fig.axes:
+            for p in ax.patches:
+                backend = p.get_gid().split("|")[1]
+                seen.add(backend)
+                assert p.get_facecolor() == to_rgba(report.BACKEND_COLORS[backend])
+        here = {p.get_gid().split("|")[1] for ax in fig.axes for p in ax.patches}
+        (legend,) = fig.legends
+        names = {t.get_text(): h.get_facecolor() for t, h in zip(legend.get_texts(), legend.legend_handles,
+                                                                 strict=True)}
+        assert names == {b: to_rgba(report.BACKEND_COLORS[b]) for b in here}, bench
+    assert seen == {"torch", "jax"}
+    assert report.BACKEND_COLORS["torch"] != report.BACKEND_COLORS["jax"]
+
+
+def test_machines_side_by_side_sharing_row_labels(figures):
+    data, _, figs = figures
+    labels = [report._machine_label(data.machines[s]) for s in sorted(data.machines)]
+    for fig in figs.values():
+        axes = fig.axes
+        assert [ax.get_title() for ax in axes] == labels
+        assert all(axes[0].get_shared_y_axes().joined(axes[0], ax) for ax in axes)
+        rows = [t.get_text() for t in axes[0].get_yticklabels()]
+        assert rows and all(rows)
+        for ax in axes[1:]:
+            assert not any(t.get_visible() and t.get_text() for t in ax.get_yticklabels())
+        assert all(p.get_gid().split("|")[0] == s for ax, s in zip(axes, sorted(data.machines), strict=True)
+                   for p in ax.patches)
+
+
+def test_legend_inside_the_saved_area_and_clear_of_plots_and_title(figures):
+    _, _, figs = figures
+    for name, fig in figs.items():
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        saved = fig.get_tightbbox(r).transformed(fig.dpi_scale_trans)  # what bbox_inches="tight" keeps
+        (legend,) = fig.legends
+        box = legend.get_window_extent(r)
+        assert saved.x0 <= box.x0 and box.x1 <= saved.x1 and saved.y0 <= box.y0 and box.y1 <= saved.y1, name
+        for other in [ax.get_tightbbox(r) for ax in fig.axes] + [fig._suptitle.get_window_extent(r)]:
+            assert not box.overlaps(other), name
+
+
+def test_figure_height_grows_with_the_rows():
+    import matplotlib.pyplot as plt
+
+    def fig(n: int):
+        rows = [(f"row {i} · a long settings label · B=256", [report.Bar("torch", f"t{i}", {"m": (1.0, 0.9, 1.1)}),
+                                                              report.Bar("jax", f"j{i}", {"m": (2.0, 1.9, 2.1)})])
+                for i in range(n)]
+        return report._bar_chart(rows, ["m"], ["m"], "x", "t", report.fmt, legend={"torch": "torch"})
+
+    heights = [fig(n).get_size_inches()[1] for n in (1, 4, 12)]
+    plt.close("all")
+    assert heights[0] < heights[1] < heights[2]
+    assert heights[2] / 12 >= 0.5  # at least half an inch per row of two bars
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -261,6 +417,24 @@ def test_refuses_bad_records(results, case, capsys):
     edit, needle = EDITS[case]
     bad = _edit_one(results, edit)
     _assert_refused(results, bad, needle, capsys)
+
+
+def test_reads_a_results_folder_as_the_project_writes_it(results):
+    """results/ also holds the parity table and the mutation run's JSON at its top: not benchmark files."""
+    (results / "parity.json").write_text("{}")
+    (results / "mutation.json").write_text("{}")
+    _, records = report.load_results(results)
+    assert records
+    (results / "stray.json").write_text("{}")
+    with pytest.raises(ValueError, match="stray.json: benchmark JSON must live in"):
+        report.load_results(results)
+
+
+def test_committed_results_folder_builds(tmp_path):
+    """The repository's own results/ (CPU records, parity.json, mutation.json) is accepted as it is."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    _, records = report.load_results(root)
+    assert records and all(r.machine for r in records)
 
 
 def test_refuses_empty_and_missing_folders(tmp_path):
