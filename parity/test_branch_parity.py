@@ -28,9 +28,9 @@ from harness import noise as noise_specs
 from harness.config import load_config
 from harness.noise import draw_numpy
 from jax_impl import agent as jagent
-from parity.helpers import SATURATED_ENTROPY_F32, compare, make_config, make_pair, precision
+from parity.helpers import compare, make_config, make_pair, precision
 from parity.test_planner_parity import _check, _plan_both
-from parity.test_update_parity import TEN_STEP_TOL, _batch, _noise, _params, _run_updates
+from parity.test_update_parity import compare_updates
 from torch_ref import agent as tagent
 
 
@@ -39,18 +39,9 @@ def test_gradient_clipping_active(dtype):
     cfg = make_config(dtype, overrides=["grad_clip_norm=0.05"])
     rng = np.random.default_rng(40)
     with precision(dtype):
-        p = make_pair(cfg, seed=10)
-        batches = [_batch(cfg, rng) for _ in range(3)]
-        noises = [_noise(cfg, rng) for _ in range(3)]
-        mt, mj, state = _run_updates(p, batches, noises)
+        mt, mj, _ = compare_updates(make_pair(cfg, seed=10), cfg, rng, 3, "clipped updates x3/tiny")
         for m in (*mt, *mj):  # the pre-clip norms: every update was clipped, in both backends
             assert float(m["grad_norm"]) > cfg.grad_clip_norm and float(m["pi_grad_norm"]) > cfg.grad_clip_norm
-        tw, jw, ts, js = _params(p, state)
-        rtol, atol = TEN_STEP_TOL[dtype]
-        tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
-        compare(mt, mj, "clipped updates x3/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
-        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, "clipped updates x3/tiny parameters",
-                dtype, rtol=rtol, atol=atol)
 
 
 def _wide_q_heads(canon: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -67,17 +58,9 @@ def test_updates_with_running_scale_above_one(dtype):
     rng = np.random.default_rng(47)
     with precision(dtype):
         p = make_pair(cfg, seed=17, transform=_wide_q_heads)
-        batches = [_batch(cfg, rng) for _ in range(3)]
-        noises = [_noise(cfg, rng) for _ in range(3)]
-        mt, mj, state = _run_updates(p, batches, noises)
+        _, _, state = compare_updates(p, cfg, rng, 3, "updates x3, scale above 1/tiny")
         for scale in (p.torch.scale.value.numpy(), np.asarray(state.scale)):
             assert (scale > 1.0 + 1e-3).all(), f"RunningScale stayed at its floor: {scale}"
-        tw, jw, ts, js = _params(p, state)
-        rtol, atol = TEN_STEP_TOL[dtype]
-        tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
-        compare(mt, mj, "updates x3, scale above 1/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
-        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js},
-                "updates x3, scale above 1/tiny parameters", dtype, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("bound", ["min", "max"])

@@ -127,20 +127,28 @@ def test_one_full_update(dtype, size):
 TEN_STEP_TOL = {"float32": (1e-4, 1e-4), "float64": (1e-8, 1e-8)}
 
 
+def compare_updates(p, cfg, rng, n: int, label: str):
+    """`n` updates on fresh batches and noise in both backends; metrics and parameters compared at
+    TEN_STEP_TOL (components "<label> metrics" / "<label> parameters"); returns (torch metrics, JAX metrics,
+    JAX state)."""
+    dtype = cfg.dtype
+    batches = [_batch(cfg, rng) for _ in range(n)]
+    noises = [_noise(cfg, rng) for _ in range(n)]
+    mt, mj, state = _run_updates(p, batches, noises)
+    tw, jw, ts, js = _params(p, state)
+    rtol, atol = TEN_STEP_TOL[dtype]
+    tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
+    compare(mt, mj, f"{label} metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
+    compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, f"{label} parameters", dtype,
+            rtol=rtol, atol=atol)
+    return mt, mj, state
+
+
 def test_ten_updates(dtype):
     cfg = make_config(dtype, "tiny")
     rng = np.random.default_rng(32)
     with precision(dtype):
-        p = make_pair(cfg, seed=6)
-        batches = [_batch(cfg, rng) for _ in range(10)]
-        noises = [_noise(cfg, rng) for _ in range(10)]
-        mt, mj, state = _run_updates(p, batches, noises)
-        tw, jw, ts, js = _params(p, state)
-        rtol, atol = TEN_STEP_TOL[dtype]
-        tol = SATURATED_ENTROPY_F32 if dtype == "float32" else None
-        compare(mt, mj, "update x10/tiny metrics", dtype, rtol=rtol, atol=atol, leaf_tol=tol)
-        compare({"weights": tw, "scale": ts}, {"weights": jw, "scale": js}, "update x10/tiny parameters", dtype,
-                rtol=rtol, atol=atol)
+        compare_updates(make_pair(cfg, seed=6), cfg, rng, 10, "update x10/tiny")
 
 
 @pytest.mark.parametrize("preset", ["phase1b", "phase2"])
