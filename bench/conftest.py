@@ -95,6 +95,8 @@ def _commit(root: Path) -> str:
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's (trylast) configure reads --benchmark-json
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts (has_gpu imports it)
+    # compile_seconds must be compiles, not loads from the persistent cache of jax_impl/runtime.py
+    os.environ.setdefault("TDMPC_PARITY_JAX_CACHE", "off")
     config.stash[_LOAD_START] = load_average()
     config.stash[_OUTCOMES] = {"skipped_cases": [], "failed_cases": []}
     budget = config.getoption("bench_budget", default=None)

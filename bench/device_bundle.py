@@ -77,7 +77,7 @@ class StripRule:
 STRIP_RULES = (
     StripRule("dm_control", "dm_control/locomotion/*", "locomotion walkers, soccer, arenas: never loaded",
               keep_python=True),
-    StripRule("dm_control", "dm_control/suite/dog_assets/*", "dog meshes and textures: no dog task here"),
+    StripRule("dm_control", "dm_control/suite/dog_assets/*", "dog meshes: dog is torch-only, not run here"),
     StripRule("dm_control", "dm_control/mujoco/testing/*", "dm_control's own test assets"),
     StripRule("dm_control", "dm_control/mjcf/test_assets/*", "dm_control's own test assets"),
     StripRule("dm_control", "dm_control/blender/*", "Blender exporter"),

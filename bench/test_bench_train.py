@@ -11,8 +11,10 @@ buffer holds complete episodes; the one-off pretrain updates are skipped in both
 torch: `bench.harness_utils.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update
 finiteness sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random=False)` of
 `jax_impl.train.programs_for(cfg)` (the body of `Programs.train_chunk`), vmapped over the seed axis as
-`train_chunk`, jitted once with the TrainState donated and threaded into the next call; each call also
-fetches the chunk's per-iteration outputs to the host, as the trainer does for its NaN check and logging.
+`train_chunk`, with the trainer's shared `Clock` and static episode end (`ends`: a call that ends an episode
+is the second compiled program, so `iterations` must divide the episode length), jitted once each with the
+TrainState donated and threaded into the next call; each call also fetches the chunk's per-iteration outputs
+to the host, as the trainer does for its NaN check and logging.
 """
 
 from __future__ import annotations
@@ -74,27 +76,48 @@ def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) 
         return
 
     import jax
+    import jax.numpy as jnp
     import numpy as np
 
-    from jax_impl.train import programs_for
+    from jax_impl.train import Clock, programs_for
 
+    L = cfg.episode_length
+    if L % k:
+        raise ValueError(f"{k} iterations per call do not divide the episode ({L}): the static episode end "
+                         "needs calls aligned with episodes")
     programs = programs_for(cfg)
     ts = [jax_post_seed_state(programs, jax_rollout(cfg, n_envs, sizes.env_steps_per_call), cfg.seed)]
-    chunk = jax.jit(jax.vmap(lambda s: programs.run_iterations(s, k, random=False)), donate_argnums=0)
-    trace_key = f"chunk(n={k}, random=False)"
-    traces = programs.trace_counts[trace_key]
+    # the trainer's program: the episode end is static, so a call that ends an episode is its own program
+    chunks = {ends: jax.jit(jax.vmap(lambda s, c, e=ends: programs.run_iterations(s, k, False, c, ends=e),
+                                     in_axes=(0, None)), donate_argnums=0) for ends in (False, True)}
+    trace_keys = [f"chunk(n={k}, random=False, ends={e})" for e in (False, True)]
+    traces = [programs.trace_counts[key] for key in trace_keys]
     params = jax_param_count(jax.tree.map(lambda x: x[0], ts[0].agent.params))
     start = int(ts[0].iteration[0])
+    # timed runs: the first (untimed) call also compiles the episode-ending program, on a copy of the state, so
+    # no timed call compiles; the smoke mode (one untimed call) skips it
+    host = {"iteration": start, "updates": int(ts[0].agent.num_updates[0]), "warm": benchmark.disabled}
+
+    def clock() -> Clock:  # the trainer's shared counters, from the host
+        return Clock(jnp.asarray(host["iteration"], jnp.int32), jnp.asarray(host["updates"], jnp.int32))
 
     def call() -> None:
-        new_ts, out = chunk(ts[0])
+        if not host["warm"]:
+            jax.block_until_ready(chunks[True](jax.tree.map(jnp.copy, ts[0]), clock()))
+            host["warm"] = True
+        ends = (host["iteration"] + k) % L == 0
+        new_ts, out = chunks[ends](ts[0], clock())
         jax.block_until_ready(new_ts)
         out = jax.device_get(out)  # the trainer reads the chunk's outputs (NaN check, logging)
         ts[0] = new_ts
+        host["iteration"] += k
+        host["updates"] += k * cfg.updates_per_iteration
         assert bool(np.all(out["env_finite"]))
 
     calls = time_call(benchmark, bench_profile, call, extra_info_fn(
         cfg, bench_profile, device=jax_device_label(), params=params, **info))
-    assert programs.trace_counts[trace_key] == traces + 1 and jit_cache_size(chunk) in (1, None), "the chunk retraced"
+    retraced = [programs.trace_counts[key] - t for key, t in zip(trace_keys, traces, strict=True)]
+    assert retraced == [1, 0 if benchmark.disabled else 1], f"the chunk retraced: {retraced}"
+    assert all(jit_cache_size(c) in (0, 1, None) for c in chunks.values()), "a chunk compiled twice"
     assert int(ts[0].iteration[0]) - start == calls * k
     assert int(ts[0].agent.num_updates[0]) == calls * k * cfg.updates_per_iteration

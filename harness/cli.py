@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.config import GLASS_PRESETS, PROFILES, Config, load_config
 from harness.runlog import NonFiniteError
-from harness.tasks import TASKS
+from harness.tasks import TASKS, UNSUPPORTED
 
 BACKEND_MODULES = {"torch": "torch_ref", "jax": "jax_impl"}
 INSTALL_HINT = {"torch": "pip install torch==2.13.0 -e '.[torch]'", "jax": "pip install -e '.[jax]'"}
@@ -58,9 +58,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def _task_table() -> str:
     """The epilog of `train`/`info`: every task and the backends that run it (no Playground env: torch only)."""
-    lines = ["tasks (backends that run them):"]
-    for name, spec in TASKS.items():
-        lines.append(f"  {name:<18} {'torch, jax' if spec.playground is not None else 'torch only'}")
+    lines = ["tasks (backends that run them; * = not in the official TD-MPC2 results):"]
+    for name, spec in sorted(TASKS.items()):
+        backends = "torch, jax" if spec.playground is not None else "torch only"
+        lines.append(f"  {name:<23} {backends}{'' if spec.official else ' *'}")
+    lines.append("not supported (custom tasks of the official repository): " + ", ".join(sorted(UNSUPPORTED)))
     return "\n".join(lines)
 
 
@@ -148,6 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {"seed": seeds[0]} if seeds else {}  # else the config's seed (default 1)
     if args.steps is not None:
         extra["steps"] = args.steps
+    if args.devices is not None:
+        extra["devices"] = args.devices
     cfg = config_from_args(args, extra)
     seeds = seeds or [cfg.seed]
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
@@ -167,6 +171,19 @@ def _saved_values(cfg: Config) -> dict[str, Any]:
     out = {k: v for k, v in data.items() if k not in DERIVED_FIELDS and k != "profile"}
     out.update({f"glass.{k}": v for k, v in glass.items()})
     return out
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from harness.profile import run_profile
+
+    values = {} if any(o.startswith("seed_steps=") for o in args.overrides) else {"seed_steps": 1}
+    cfg = config_from_args(args, values)  # default: a one-episode seed phase, then the profiled iterations
+    command = "tdmpc-parity " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["profile"] else "tdmpc-parity profile"
+    _, path = run_profile(cfg, args.iterations, None if args.no_save else args.out, command,
+                          progress=not args.no_progress)
+    if path is not None:
+        print(f"written: {path} (+ .json)")
+    return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -200,6 +217,48 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     return 0
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    """`WxH` -> (width, height)."""
+    m = re.fullmatch(r"(\d+)x(\d+)", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"frame size {text!r} is not WIDTHxHEIGHT, e.g. 320x240")
+    return int(m.group(1)), int(m.group(2))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a run folder, weights file or official checkpoint (harness/evaluate.py), with video and pictures."""
+    from harness.evaluate import EvalOptions, run_eval
+    from harness.video import RenderError
+
+    opts = EvalOptions(source=args.source, backend=args.backend, task=args.task, config=args.config, glass=args.glass,
+                       overrides=list(args.overrides), episodes=args.episodes, seed=args.seed, video=args.video,
+                       glass_overlay=args.glass_overlay, gallery=args.gallery, gallery_clips=args.gallery_clips,
+                       top_k=args.top_k, size=args.size, camera=args.camera, out=args.out,
+                       progress=not args.no_progress)
+    try:
+        run_eval(opts)
+    except RenderError as exc:
+        raise CLIError(str(exc)) from None
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Many runs on Ray (harness/sweep.py): a sweep file's trials, or --resume a sweep folder; then its summary.
+    A bad sweep file or folder is a ValueError (SweepSpecError, SweepError): one line, exit code 2."""
+    from harness.sweep import run_sweep
+    from harness.sweep_spec import load_sweep
+
+    if args.resume:
+        if args.sweep_file or args.out:
+            raise CLIError("--resume continues the sweep saved in its folder: give no sweep file and no --out")
+        return run_sweep(resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    if not args.sweep_file:
+        raise CLIError("give a sweep file (SWEEP.yaml), or --resume SWEEP_DIR")
+    spec = load_sweep(args.sweep_file)
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return run_sweep(spec, out, address=args.address, num_cpus=args.num_cpus)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -282,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, metavar="S1,S2,...",
                    help="comma-separated seeds trained together, vmapped in one program (--backend jax only; "
                         "each seed writes RUN_DIR/seed_<s>/) (default: none, one seed: --seed)")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="--backend jax: shard the --seeds over N devices (= config devices=N) (default: all visible "
+                        "that divide the seeds; e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU)")
     p.add_argument("--run-dir", default=None, metavar="RUN_DIR",
                    help="the run folder (default: runs/<task>-<backend>-s<seed>-<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
@@ -294,7 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.set_defaults(func=cmd_info)
 
-    p = add("plot", "draw Glass diagnostics, eval curves and matrices of run folders")
+    p = add("profile", "where a training iteration's time goes: act, env physics, buffer, updates, other",
+            epilog=_task_table())
+    _config_args(p)
+    p.add_argument("--iterations", type=int, default=20,
+                   help="timed iterations per stage (JAX: warm calls per stage program) (default: 20)")
+    p.add_argument("--out", default="results/profile", metavar="DIR",
+                   help="where the table goes: DIR/<machine>/profile_<backend>_<task>_<profile>.md/.json "
+                        "(default: results/profile)")
+    p.add_argument("--no-save", action="store_true", help="print the table only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_profile)
+
+    p = add("plot", "draw Glass diagnostics, assignment timelines, S/P/A heatmaps, training scalars and eval "
+                     "curves of run folders")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots of the "
                                                             "first RUN_DIR)")
@@ -306,6 +381,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
     p.set_defaults(func=cmd_compare)
+
+    p = add("eval", "evaluate a run folder, weights file or official checkpoint; video, Glass overlay, gallery",
+            epilog=_task_table())
+    p.add_argument("source", metavar="SOURCE",
+                   help="a run folder (its newest checkpoint or model.npz), a canonical weights file (.npz, "
+                        ".safetensors) or an official TD-MPC2 checkpoint (needs --task)")
+    p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None,
+                   help="torch or jax (default: the run's backend; torch for a file outside a run folder)")
+    p.add_argument("--task", default=None, help="the task of a weights file or official checkpoint (default: the "
+                                                "run's task; required for a file outside a run folder)")
+    p.add_argument("--config", default=None, metavar="YAML",
+                   help="config of a weights file outside a run folder, e.g. configs/tiny.yaml (default: none)")
+    p.add_argument("--glass", default=None, metavar="PRESET",
+                   help=f"Glass preset of a weights file outside a run folder: {', '.join(GLASS_PRESETS)} "
+                        "(default: off)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. episode_length=50 (default: none)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="episodes to evaluate (default: the config's eval_episodes)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="evaluation seed: episode i starts from env seed SEED + 10000 + i (torch) or the key "
+                        "fold_in(PRNGKey(SEED), 10000 + i) (jax) (default: the config's)")
+    p.add_argument("--video", nargs="?", const="", default=None, metavar="PATH",
+                   help="write an MP4 of episode 0 at the env's full frame rate (default path: OUT/rollout.mp4)")
+    p.add_argument("--glass-overlay", action="store_true",
+                   help="draw argmax_k S of the latent (cluster index and bars) in the video's corner (Glass runs)")
+    p.add_argument("--gallery", action="store_true",
+                   help="gallery.png: per Glass prototype the rollout frames closest to it")
+    p.add_argument("--gallery-clips", action="store_true",
+                   help="also an MP4 clip per prototype around its closest frame (implies --gallery)")
+    p.add_argument("--top-k", type=int, default=4, help="frames per prototype in the gallery")
+    p.add_argument("--size", type=_frame_size, default="320x240", metavar="WxH",
+                   help="frame size in pixels, both even")
+    p.add_argument("--camera", type=int, default=0, help="camera index of the task's model (-1: the free camera)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: RUN_DIR/eval, or eval/ beside a weights file)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+    p = add("sweep", "many runs on Ray: a grid over config keys, tasks, backends and seeds; resumable; a summary",
+            epilog="The sweep file's format: harness/sweep_spec.py; README.md, section Sweeps.")
+    p.add_argument("sweep_file", nargs="?", default=None, metavar="SWEEP.yaml", help="the sweep file")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the sweep folder (default: runs/sweep-<name>-<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--address", default=None, metavar="ray://HOST:PORT|auto",
+                   help="run on an existing Ray cluster (default: a local Ray instance started in this process)")
+    p.add_argument("--num-cpus", type=int, default=None, metavar="N",
+                   help="CPUs of the local Ray instance (default: all of this machine's)")
+    p.add_argument("--resume", default=None, metavar="SWEEP_DIR",
+                   help="continue a sweep whose driver stopped: runs every trial not done, from its checkpoint")
+    p.set_defaults(func=cmd_sweep)
 
     p = add("report", "merge benchmark JSON into REPORT.md and charts")
     p.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
@@ -342,7 +468,7 @@ OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     """`key=value` tokens may sit anywhere after `train`/`info` (argparse cannot interleave positionals)."""
-    if not argv or argv[0] not in ("train", "info"):
+    if not argv or argv[0] not in ("train", "info", "eval", "profile"):
         return argv, []
     rest, overrides = [], []
     for tok in argv:

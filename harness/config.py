@@ -156,9 +156,24 @@ class Config:
     updates_per_step: float = 1.0  # gradient updates per agent step (per env step of one env)
     collector: str = "mppi"  # "mppi" (official) | "policy" (pi + Gaussian noise, the seed's code)
     policy_noise_std: float = 0.3  # std of the Gaussian added by the `policy` collector
+    # --- Phase 1c of the seed write-up (both off by default; harness/schedule.py computes both from the step)
+    # `act_noise` anneal: with policy_noise_end set, the `policy` collector's std goes linearly from
+    # policy_noise_std (at env step 0) to policy_noise_end (at policy_noise_anneal_env_steps), then stays there.
+    policy_noise_end: float | None = None  # None: a constant policy_noise_std (the seed's fixed act_noise)
+    policy_noise_anneal_env_steps: int = 1_000_000
+    # REDQ-style periodic Q reset every q_reset_every_env_steps env steps (0: never), "with the target network as
+    # the warm restart" (seed write-up 5.6.1): before the updates of the vector step that reaches a multiple of
+    # it, the online Q ensemble is set to the target ensemble's parameters (the Polyak average, not a random
+    # re-init) and the Q ensemble's Adam state (moments and step count) starts afresh; the target ensemble, the
+    # rest of the model, the policy and RunningScale are kept. Resets in the seed phase are skipped (no update
+    # has run: online and target are equal, Adam is fresh).
+    q_reset_every_env_steps: int = 0
     action_repeat: int = 2
     mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU); "warp" is refused by jax_impl/env.py
     save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
+    devices: int = 0  # JAX: devices the --seeds axis is sharded over (0 = all visible, as many as divide the seeds)
+    logger: str = "auto"  # scalars to RUN_DIR/tb when tensorboardX is installed: auto | tensorboard | wandb | none
+    wandb_project: str = "tdmpc-parity"  # the W&B project of logger=wandb
     seed_steps: int | None = None  # None = official max(1000, 5 * episode_length)
     episode_length: int | None = None  # None = the task's control steps / action_repeat (500 for DMC)
     glass: GlassConfig = field(default_factory=GlassConfig)
@@ -253,6 +268,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "matmul_precision": ("highest", "high"),
     "collector": ("mppi", "policy"),
     "mjx_impl": ("jax", "warp"),
+    "logger": ("auto", "tensorboard", "wandb", "none"),
     "model_size": (None,) + tuple(MODEL_SIZE),
 }
 _GLASS_CHOICES: dict[str, tuple[Any, ...]] = {
@@ -287,6 +303,7 @@ def validate_config(cfg: Config) -> None:
     for name in positive_ints:
         _require(getattr(cfg, name) >= 1, name, f"must be >= 1, got {getattr(cfg, name)}")
     _require(cfg.save_every >= 0, "save_every", f"must be >= 0, got {cfg.save_every}")
+    _require(cfg.devices >= 0, "devices", f"must be >= 0 (0 = all visible), got {cfg.devices}")
     _require(cfg.num_q >= 2, "num_q", f"the Q ensemble needs at least 2 heads (min/avg of 2), got {cfg.num_q}")
     _require(cfg.num_elites <= cfg.num_samples, "num_elites",
              f"num_elites={cfg.num_elites} > num_samples={cfg.num_samples}")
@@ -308,6 +325,15 @@ def validate_config(cfg: Config) -> None:
     _require(cfg.discount_denom > 0, "discount_denom", "must be > 0")
     _require(0 < cfg.discount_min <= cfg.discount_max < 1, "discount_min", "need 0 < min <= max < 1")
     _require(cfg.policy_noise_std >= 0, "policy_noise_std", "must be >= 0")
+    if cfg.policy_noise_end is not None:
+        _require(cfg.policy_noise_end >= 0, "policy_noise_end", f"must be >= 0, got {cfg.policy_noise_end}")
+        _require(cfg.collector == "policy", "policy_noise_end",
+                 f"anneals the `policy` collector's noise, but collector={cfg.collector!r} (use profile fast or "
+                 "collector=policy)")
+    _require(cfg.policy_noise_anneal_env_steps >= 1, "policy_noise_anneal_env_steps",
+             f"must be >= 1, got {cfg.policy_noise_anneal_env_steps}")
+    _require(cfg.q_reset_every_env_steps >= 0, "q_reset_every_env_steps",
+             f"must be >= 0 (0: never), got {cfg.q_reset_every_env_steps}")
     _require(cfg.updates_per_step > 0, "updates_per_step", f"must be > 0, got {cfg.updates_per_step}")
     upi = cfg.updates_per_step * cfg.n_envs
     _require(abs(upi - round(upi)) < 1e-9 and round(upi) >= 1, "updates_per_step",
@@ -322,7 +348,10 @@ def validate_config(cfg: Config) -> None:
     _require(spec.control_steps % cfg.action_repeat == 0, "action_repeat",
              f"{spec.control_steps} control steps are not divisible by {cfg.action_repeat}")
     if cfg.backend == "jax":
-        _require(spec.playground is not None, "task", f"{cfg.task} has no MuJoCo Playground environment")
+        try:
+            spec.check_backend("jax")
+        except ValueError as exc:  # names the backends that run the task
+            raise ValueError(f"config field 'task': {exc}") from None
     g = cfg.glass
     for name in ("num_prototypes", "num_clusters", "every_k_updates", "diag_every"):
         _require(getattr(g, name) >= (2 if name.startswith("num_") else 1), f"glass.{name}",

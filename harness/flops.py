@@ -8,10 +8,12 @@ What is counted (so that each sps figure can be read as a fraction of a machine'
 * Backward costs 2x forward (input gradients + weight gradients), so a trained forward+backward is 3x
   forward. Where the weights are detached (the policy loss's Q ensemble) only input gradients are
   computed: forward + backward = 2x forward.
-* The Q ensemble is evaluated head-batched: every call computes all `num_q` heads' logits and then picks
-  2 heads (official `Ensemble` vmap at HEAD e9f5932; `torch_ref.layers.QEnsemble`), so every Q call
-  costs num_q heads, for TD targets, the value loss, the policy loss and the planner's terminal value.
-  Backward through the ensemble is also dense over all heads (the unselected heads get zero gradient).
+* The Q ensemble is evaluated head-batched. The value loss (all heads) and the planner's terminal value
+  (one head pair per env, as official) compute all `num_q` heads' logits; the TD target (min of 2 target
+  heads) and the policy loss (mean of 2 detached heads) evaluate only the 2 heads they use, their
+  parameters gathered first (`heads_first` in both backends' `WorldModel.Q`; the official code computes all
+  num_q there, which costs (num_q - 2) heads more per call). Backward through the ensemble in the world-model
+  step is dense over all heads.
 * Glass is not counted (its prototype graph is O(num_prototypes^2 + B * num_prototypes) per update).
 
 The MPPI act follows the official `_plan` / `_estimate_value` (shared/notes/tdmpc2_official.md section 6)
@@ -181,14 +183,14 @@ def update_breakdown(src: Config | FlopConfig | Mapping[str, Any]) -> dict[str, 
     fc = flop_config(src)
     f = forward_flops(fc)
     H, B, Q = fc.horizon, fc.batch_size, fc.num_q
-    ens = Q * f["q_head"]
+    ens, pair = Q * f["q_head"], 2 * f["q_head"]
     parts = {
-        # no grad: next_z = enc(obs[1:]); td = r + gamma * min of target Qs at (next_z, pi(next_z))
-        "td_target": H * B * (f["encoder"] + f["pi"] + ens),
-        # forward + backward (3x): enc(obs[0]), H dynamics, H ensemble calls, H reward heads
+        # no grad: next_z = enc(obs[1:]); td = r + gamma * min of 2 target heads at (next_z, pi(next_z))
+        "td_target": H * B * (f["encoder"] + f["pi"] + pair),
+        # forward + backward (3x): enc(obs[0]), H dynamics, H ensemble calls (all heads), H reward heads
         "world_model": 3 * (B * f["encoder"] + H * B * (f["dynamics"] + ens + f["reward"])),
-        # pi on H+1 latents trained (3x); detached ensemble: forward + input-gradient backward (2x)
-        "policy": (H + 1) * B * (3 * f["pi"] + 2 * ens),
+        # pi on H+1 latents trained (3x); 2 detached heads: forward + input-gradient backward (2x)
+        "policy": (H + 1) * B * (3 * f["pi"] + 2 * pair),
     }
     parts["total"] = sum(parts.values())
     return parts

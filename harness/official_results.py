@@ -1,8 +1,9 @@
 """The official TD-MPC2 learning curves, shipped as data: `harness/data/official_tdmpc2/<task>.csv`.
 
 Copied from nicklashansen/tdmpc2 @ e9f5932, `results/tdmpc2/<task>.csv` (MIT, see LICENSE.official and the
-README.md beside the files) for the tasks of harness/tasks.py. Columns: `step` (env steps, every 100,000),
-`reward` (mean eval episode return), `seed`; 5M-parameter model, official settings.
+README.md beside the files) for the official tasks of harness/tasks.py (`TaskSpec.official`; the file name is
+the task's official name). Columns: `step` (env steps, every 100,000), `reward` (mean eval episode return),
+`seed`; 5M-parameter model, official settings.
 
 `load_official(task)` gives each seed's (steps, rewards); `official_curve(task)` the mean over seeds with its
 95 % bootstrap CI (harness/stats.py). Errors are ValueErrors: a task without a file (naming the tasks that
@@ -111,6 +112,7 @@ def load_official(task: str, directory: str | Path | None = None) -> dict[int, t
 def official_curve(task: str, directory: str | Path | None = None) -> Curve:
     """The official mean eval return over seeds per env step with its 95 % percentile-bootstrap CI and IQM.
 
-    `Curve.steps` are env steps, `Curve.n` the seeds per step (3 in the shipped files).
+    `Curve.steps` are env steps, `Curve.n` the seeds per step (3 in the shipped files; 2 at the
+    last step of the tasks where one seed stops an eval earlier).
     """
     return seed_curve(load_official(task, directory))

@@ -1,9 +1,9 @@
-"""Pictures of run folders (seed section 5.4): Glass diagnostics, eval returns, P / A / S heatmaps.
+"""Pictures of run folders (seed section 5.4; issue 15 items 3, 5, 7): `tdmpc-parity plot`.
 
-Backend-free: NumPy + matplotlib's Agg canvas (a `Figure` with `FigureCanvasAgg`, no pyplot, so importing
-this module never changes the process's matplotlib backend). Reads the run-folder format of harness/runlog.py:
-`metrics.jsonl` rows of kind "glass" (env_step + the four glass_* diagnostics) and "eval" (env_step +
-episode_reward), and the matrix dumps `glass/step_<agent_step>.npz` (S (N, K), P (N, N), A (N, N)).
+Backend-free: NumPy + matplotlib's Agg canvas (harness/plots_common.py). Reads the run-folder format of
+harness/runlog.py: `metrics.jsonl` rows of kind "train" (losses, gradient norms, Q mean, pi scale, steps per
+second), "glass" (env_step + the four glass_* diagnostics) and "eval" (env_step + episode_reward), and the
+matrix dumps `glass/step_<agent_step>.npz` (S (N, K), P (N, N), A (N, N)).
 
 A folder of a JAX `--seeds` run (RUN/seed_<s>/, one run folder per seed) stands for its seeds, each plotted as a
 run labelled `RUN/seed_<s>`. `glass_notes` says why a run's Glass plots are empty (Glass off, never active
@@ -13,24 +13,41 @@ Files written by `plot_runs` (only those with data):
   glass_diagnostics.png        the four scalars over env steps, 2x2, one line per run, uniform reference
                                dashed (H_cm = ln K, active = K, max mass = 1/K, cut = 1 - 1/K)
   eval_return.png              episode_reward over env steps, one line per run
-  glass_matrices_<run>.png     P, A, S of the run's last dump, prototypes reordered so that each cluster
-                               (argmax_k S_ik) is a contiguous block
+  training_scalars.png         losses, gradient norms, Q mean, pi scale, steps/s over env steps, one line per run
+  training_scalars_seeds.png   the same as mean + 95 % CI band over the runs of each (backend, task, config),
+                               when one has 2+ runs (harness/plots_training.py)
+  glass_timeline_<run>.png     S per prototype over env steps (stacked over clusters) and the cluster
+                               occupancy sum_n S_nk over env steps (harness/plots_glass.py)
+  glass_heatmaps_<run>.png     P, A, S of every dump (up to 8; else 8 evenly spaced) as a grid of small multiples
+  glass_matrices_<run>.png     P, A, S of the run's last dump at full size, prototype and cluster ids
+  heatmaps/<run>/env_step_<n>.png   the full-size picture of every dump (at most 100, evenly spaced), only when
+                               the run has more dumps than the grid shows
+Prototypes are always ordered by their cluster argmax_k S_nk so that each cluster is a contiguous block.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.plots_common import env_step_axis, series, slug
+from harness.plots_common import read_config_json as _read_config
+from harness.plots_common import save_figure as _save
+from harness.plots_glass import (
+    check_dumps,
+    cluster_order,  # noqa: F401  (re-exported: public name of this module)
+    list_dumps,
+    plot_dump,
+    plot_every_dump,
+    plot_heatmap_grid,
+    plot_timeline,
+)
+from harness.plots_training import plot_training_runs
 from harness.runlog import CONFIG_FILE, GLASS_DIR, is_run_dir, read_metrics
 
 DIAGNOSTICS: tuple[tuple[str, str], ...] = (
@@ -63,10 +80,11 @@ class RunData:
     eval_rows: list[dict[str, Any]] = field(default_factory=list)
     last_dump: Path | None = None
     num_clusters: int | None = None
+    train_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not self.glass_rows and not self.eval_rows and self.last_dump is None
+        return not self.glass_rows and not self.eval_rows and not self.train_rows and self.last_dump is None
 
 
 def last_dump(run_dir: Path) -> Path | None:
@@ -108,13 +126,6 @@ def expand_runs(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     return out
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(run_dir) / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def _max_step(rows: list[dict[str, Any]], key: str) -> int:
     return int(max((r[key] for r in rows if isinstance(r.get(key), (int, float))), default=0))
 
@@ -148,29 +159,8 @@ def load_run(run_dir: Path, label: str) -> RunData:
     return RunData(
         path=run_dir, label=label,
         glass_rows=read_metrics(run_dir, "glass"), eval_rows=read_metrics(run_dir, "eval"),
-        last_dump=last_dump(run_dir), num_clusters=_num_clusters(run_dir),
+        last_dump=last_dump(run_dir), num_clusters=_num_clusters(run_dir), train_rows=read_metrics(run_dir, "train"),
     )
-
-
-def series(rows: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(env_step, value) of the rows holding a finite `key`, sorted by env_step."""
-    pts = [(float(r["env_step"]), float(r[key])) for r in rows
-           if isinstance(r.get(key), (int, float)) and isinstance(r.get("env_step"), (int, float))
-           and math.isfinite(float(r[key]))]
-    pts.sort(key=lambda p: p[0])
-    arr = np.asarray(pts, dtype=float).reshape(-1, 2)
-    return arr[:, 0], arr[:, 1]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Figures
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def plot_diagnostics(runs: Sequence[RunData], path: Path) -> Path | None:
@@ -188,7 +178,7 @@ def plot_diagnostics(runs: Sequence[RunData], path: Path) -> Path | None:
         for K in ks:
             ax.axhline(uniform_reference(K)[key], color="grey", ls="--", lw=1, label=f"uniform (K={K})")
         ax.set_title(title)
-        ax.set_xlabel("env step")
+        env_step_axis(ax)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Glass diagnostics")
@@ -205,7 +195,7 @@ def plot_eval(runs: Sequence[RunData], path: Path) -> Path | None:
         x, y = series(run.eval_rows, "episode_reward")
         if x.size:
             ax.plot(x, y, marker="o" if x.size < 30 else None, ms=3, label=run.label)
-    ax.set_xlabel("env step")
+    env_step_axis(ax)
     ax.set_ylabel("episode return")
     ax.set_title("Evaluation return")
     ax.grid(alpha=0.3)
@@ -213,62 +203,17 @@ def plot_eval(runs: Sequence[RunData], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def cluster_order(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, boundaries): prototypes sorted by cluster argmax_k S_ik (stable, so ties keep index order)
-    and the positions in that order where a new cluster block starts."""
-    labels = np.argmax(S, axis=1)
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
-    return order, boundaries
-
-
-def _read_matrices(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        missing = [k for k in ("S", "P", "A") if k not in data]
-        if missing:
-            raise ValueError(f"{str(path)!r} lacks the Glass matrices {missing}")
-        return {k: np.asarray(data[k]) for k in ("S", "P", "A")}
-
-
 def plot_matrices(run: RunData, path: Path) -> Path | None:
-    """P, A and S heatmaps of the run's last dump, prototypes reordered into contiguous cluster blocks."""
-    if run.last_dump is None:
-        return None
-    m = _read_matrices(run.last_dump)
-    order, bounds = cluster_order(m["S"])
-    block = np.ix_(order, order)
-    panels = [("P (transition)", m["P"][block]), ("A = (P + P^T)/2", m["A"][block]),
-              ("S (prototype -> cluster)", m["S"][order])]
-    fig = Figure(figsize=(15, 4.8), layout="constrained")
-    axes = fig.subplots(1, 3, width_ratios=[1, 1, 0.75])
-    for ax, (title, mat) in zip(axes, panels, strict=True):
-        im = ax.imshow(mat, cmap="viridis", aspect="auto", interpolation="nearest")
-        fig.colorbar(im, ax=ax, shrink=0.85)
-        for b in bounds:
-            ax.axhline(b - 0.5, color="white", lw=0.8)
-            if mat.shape[0] == mat.shape[1]:
-                ax.axvline(b - 0.5, color="white", lw=0.8)
-        ax.set_title(title)
-        ax.set_ylabel("prototype (reordered)")
-        ax.set_yticks(range(len(order)), [str(i) for i in order], fontsize=6)
-        if mat.shape[0] == mat.shape[1]:
-            ax.set_xticks(range(len(order)), [str(i) for i in order], fontsize=6)
-            ax.set_xlabel("prototype (reordered)")
-    axes[2].set_xticks(range(m["S"].shape[1]))
-    axes[2].set_xlabel("cluster")
-    fig.suptitle(f"{run.label}: {run.last_dump.stem}")
-    return _save(fig, path)
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
+    """P, A and S of the run's last dump at full size (harness.plots_glass.plot_dump); None without dumps."""
+    dumps = list_dumps(run.path)
+    return plot_dump(run.path, run.label, dumps[-1], path) if dumps else None
 
 
 def plot_runs(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
     """Write the PNGs of the module docstring for `run_dirs` into `out_dir`; returns their paths.
 
-    ValueError when no folder is given, a folder is not a run folder, or a run has nothing to plot.
+    ValueError, before anything is written, when no folder is given, a folder is not a run folder, a run has
+    nothing to plot (no rows in metrics.jsonl and no dumps) or a dump lacks a matrix or has the wrong shapes.
     """
     paths = [Path(p) for p in run_dirs]
     if not paths:
@@ -277,12 +222,21 @@ def plot_runs(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
     for run in runs:
         if run.empty:
             raise ValueError(
-                f"run folder {str(run.path)!r} has nothing to plot: no glass or eval rows in metrics.jsonl "
-                f"and no {GLASS_DIR}/step_*.npz"
+                f"run folder {str(run.path)!r} has nothing to plot: no train, glass or eval rows in "
+                f"metrics.jsonl and no {GLASS_DIR}/step_*.npz"
             )
+        check_dumps(run.path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_diagnostics(runs, out_dir / "glass_diagnostics.png"),
                plot_eval(runs, out_dir / "eval_return.png")]
-    written += [plot_matrices(run, out_dir / f"glass_matrices_{_slug(run.label)}.png") for run in runs]
+    written += plot_training_runs([(r.path, r.label) for r in runs if r.train_rows], out_dir)
+    for run in runs:
+        name = slug(run.label)
+        every = out_dir / "heatmaps" / name
+        written += [plot_matrices(run, out_dir / f"glass_matrices_{name}.png"),
+                    plot_timeline(run.path, run.label, out_dir / f"glass_timeline_{name}.png"),
+                    plot_heatmap_grid(run.path, run.label, out_dir / f"glass_heatmaps_{name}.png",
+                                      every_dump_dir=f"heatmaps/{name}/")]
+        written += plot_every_dump(run.path, run.label, every)
     return [p for p in written if p is not None]

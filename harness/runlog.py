@@ -9,7 +9,10 @@ RUN_DIR/
                    the file atomically with the wider header; a row without a key leaves its cell empty
   glass/step_<agent_step>.npz   Glass matrices S (N,K), P (N,N), A (N,N) at each diagnostic step
   checkpoints/     written by the backend's checkpoint module
-Rows are appended and flushed line by line, so a crash leaves every finished row readable.
+  tb/              TensorBoard event files (harness/loggers.py; config `logger`), the same rows as scalars
+Rows are appended and flushed line by line, so a crash leaves every finished row readable. A resumed run
+(`resume=True`) first drops the rows and Glass dumps logged after its checkpoint's agent step (the resumed run
+logs them again), so no step appears twice.
 
 A train row: agent_step, env_step, elapsed, episode_reward, episode_length, steps_per_second (env steps per
 second of this run since the previous row; with several seeds in one program, JAX `--seeds`, the seeds' total
@@ -29,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.checkpoints import read_latest
 from harness.config import Config, config_from_dict
 from harness.fsutil import atomic_file, atomic_write_text
+from harness.loggers import open_sinks, scalars_of
 
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
 GLASS_ACTIVE = "glass_active"
@@ -85,12 +90,41 @@ class RunLog:
             data = cfg.to_dict()
             data["_meta"] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}
             atomic_write_text(self.dir / CONFIG_FILE, json.dumps(data, indent=2, sort_keys=True))
+        resume_step = None
+        found = read_latest(self.dir) if resume else None
+        if found is not None:
+            agent_step = int(found[1]["agent_step"])
+            self._drop_rows_after(agent_step)
+            resume_step = agent_step * cfg.action_repeat + 1  # TensorBoard purges its later events
         self._csv_fields: dict[str, list[str]] = {}
         for kind, name in CSV_FILES.items():
             path = self.dir / name
             if path.exists() and path.stat().st_size > 0:
                 with path.open() as fh:
                     self._csv_fields[kind] = next(csv.reader(fh))
+        self.sinks = open_sinks(cfg.logger, self.dir, cfg.to_dict(), cfg.wandb_project, resume, resume_step)
+
+    def _drop_rows_after(self, agent_step: int) -> None:
+        """Rewrite metrics.jsonl and the CSVs without rows past `agent_step`; delete later Glass dumps."""
+        path = self.dir / METRICS_FILE
+        if path.exists():
+            kept = [json.dumps(r, allow_nan=True) for r in read_metrics(self.dir)
+                    if r.get("agent_step", 0) <= agent_step]
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
+        for name in CSV_FILES.values():
+            csv_path = self.dir / name
+            if not (csv_path.exists() and csv_path.stat().st_size > 0):
+                continue
+            with csv_path.open(newline="") as fh:
+                fields = next(csv.reader(fh))
+            rows = [r for r in _read_csv(csv_path) if float(r.get("agent_step") or 0) <= agent_step]
+            with atomic_file(csv_path, suffix=".csv") as tmp, tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+        for dump in (self.dir / GLASS_DIR).glob("step_*.npz"):
+            if int(dump.stem.split("_")[1]) > agent_step:
+                dump.unlink()
 
     def log(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
         """Append one row of `kind`; returns the row as written (plain Python numbers)."""
@@ -99,7 +133,16 @@ class RunLog:
             fh.write(json.dumps(clean, allow_nan=True) + "\n")
         if kind in CSV_FILES:
             self._write_csv(kind, {k: v for k, v in clean.items() if k != "kind"})
+        step = int(clean.get("env_step", 0))
+        for sink in self.sinks:
+            sink.write(kind, step, scalars_of(clean))
         return clean
+
+    def close(self) -> None:
+        """Flush and close the scalar loggers (TensorBoard, W&B); the files are complete without it."""
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
     def _write_csv(self, kind: str, row: dict[str, Any]) -> None:
         """Append `row` to the kind's CSV; a row with keys the header lacks rewrites the file with them added."""

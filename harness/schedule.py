@@ -70,3 +70,36 @@ class Schedule:
 
     def glass_diag_index(self, iterations_done: int) -> int:
         return self.agent_step(iterations_done) // self.cfg.glass.diag_every
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Phase 1c knobs (config `policy_noise_end`, `q_reset_every_env_steps`): pure functions of the step, shared by
+# both backends. Plain arithmetic, so a traced JAX counter works too (pass `minimum=jnp.minimum`); Python
+# ints give Python numbers.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def linear_anneal(start: float, end: float, duration: int, step, minimum=min):
+    """start + (end - start) * min(step, duration) / duration: `start` at step 0, `end` from `duration` on."""
+    return start + (end - start) * (minimum(step, duration) / duration)
+
+
+def policy_noise_std_at(cfg: Config, env_step, minimum=min):
+    """The `policy` collector's noise std for an action taken after `env_step` env steps: policy_noise_std, or
+    with `policy_noise_end` set, linear from policy_noise_std to it over `policy_noise_anneal_env_steps`."""
+    if cfg.policy_noise_end is None:
+        return cfg.policy_noise_std
+    return linear_anneal(cfg.policy_noise_std, cfg.policy_noise_end, cfg.policy_noise_anneal_env_steps, env_step,
+                         minimum)
+
+
+def q_reset_due(cfg: Config, iteration):
+    """True when the Q ensemble is reset before the updates of vector step `iteration` (0-based): its env steps
+    (iteration * n_envs * action_repeat, (iteration + 1) * ...] reach a multiple of `q_reset_every_env_steps`,
+    and it is a training iteration (>= seed_iterations; earlier no update has run). False when the reset is off."""
+    every = cfg.q_reset_every_env_steps
+    if every <= 0:
+        return False
+    per = cfg.n_envs * cfg.action_repeat
+    crossed = (iteration + 1) * per // every > iteration * per // every
+    return (iteration >= cfg.seed_iterations) & crossed

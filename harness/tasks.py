@@ -1,14 +1,27 @@
 """The task table both backends read: dm_control names, Playground names and the env-derived sizes.
 
-The sizes are facts about the environments (checked against the real dm_control and Playground envs in
-`tests/test_tasks.py`); writing them down lets `info` and the config resolve without building an env.
+The sizes are facts about the environments (checked against the real dm_control envs in
+`tests/test_env_torch.py` and the Playground envs in `parity/test_env_parity.py`);
+writing them down lets `info` and the config resolve without building an env.
 Official TD-MPC2 DMC semantics: action repeat 2, 500 agent-step episodes (= 1000 control steps), no
-termination, observations flattened in dict order.
+termination, observations flattened in dict order. Official names are those of the official code's
+`make_env` (`cup` = dm_control's `ball_in_cup`, `pointmass` = `point_mass`) and of its result CSVs.
+
+Which backend runs what:
+- both (torch, jax): every DMC task that dm_control AND MuJoCo Playground's DM Control Suite provide (all 25
+  Playground envs; the jax env maps Playground's observation onto dm_control's layout where they differ,
+  `jax_impl/env.py`);
+- torch only: official tasks that only dm_control has (dog, quadruped);
+- not supported (`UNSUPPORTED`): the official repository's custom tasks (its own task code and XMLs).
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+
+BACKENDS = ("torch", "jax")
+TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment"
 
 
 @dataclass(frozen=True)
@@ -22,32 +35,95 @@ class TaskSpec:
     obs_dim: int
     action_dim: int
     control_steps: int = 1000  # dm_control time limit in control steps
+    action_repeat: int = 2  # official: every DMC task repeats each action twice
+    official: bool = True  # in the official TD-MPC2 results (harness/data/official_tdmpc2/<name>.csv)
+    note: str = ""  # why the jax backend does not run it (the measured physics differences of the tasks both
+    # run: parity/test_env_parity.py XML_DIFFERENCE, README "Tasks")
+
+    @property
+    def episode_length(self) -> int:
+        """Official episode length in agent steps: control_steps / action_repeat (500)."""
+        return self.control_steps // self.action_repeat
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends that run this task: ("torch", "jax") or ("torch",)."""
+        return BACKENDS if self.playground is not None else ("torch",)
+
+    def check_backend(self, backend: str) -> None:
+        """ValueError naming the backends that run this task (and the tasks `backend` runs) if it is not one."""
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
+        if backend not in self.backends:
+            others = ", ".join(n for n, s in TASKS.items() if backend in s.backends)
+            raise ValueError(
+                f"task {self.name!r} has no MuJoCo Playground environment: only the "
+                f"{' and '.join(self.backends)} backend runs it; tasks the {backend} backend runs: {others}"
+            )
 
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
+        TaskSpec("acrobot-swingup", "acrobot", "swingup", "AcrobotSwingup", 6, 1),
+        TaskSpec("acrobot-swingup-sparse", "acrobot", "swingup_sparse", "AcrobotSwingupSparse", 6, 1,
+                 official=False),
+        TaskSpec("cartpole-balance", "cartpole", "balance", "CartpoleBalance", 5, 1),
+        TaskSpec("cartpole-balance-sparse", "cartpole", "balance_sparse", "CartpoleBalanceSparse", 5, 1),
+        TaskSpec("cartpole-swingup", "cartpole", "swingup", "CartpoleSwingup", 5, 1),
+        TaskSpec("cartpole-swingup-sparse", "cartpole", "swingup_sparse", "CartpoleSwingupSparse", 5, 1),
+        TaskSpec("cheetah-run", "cheetah", "run", "CheetahRun", 17, 6),
+        TaskSpec("cup-catch", "ball_in_cup", "catch", "BallInCup", 8, 2),
+        TaskSpec("finger-spin", "finger", "spin", "FingerSpin", 9, 2),
+        TaskSpec("finger-turn-easy", "finger", "turn_easy", "FingerTurnEasy", 12, 2),
+        TaskSpec("finger-turn-hard", "finger", "turn_hard", "FingerTurnHard", 12, 2),
+        TaskSpec("fish-swim", "fish", "swim", "FishSwim", 24, 5),
         TaskSpec("hopper-hop", "hopper", "hop", "HopperHop", 15, 4),
         TaskSpec("hopper-stand", "hopper", "stand", "HopperStand", 15, 4),
-        TaskSpec("walker-run", "walker", "run", "WalkerRun", 24, 6),
-        TaskSpec("walker-walk", "walker", "walk", "WalkerWalk", 24, 6),
-        TaskSpec("walker-stand", "walker", "stand", "WalkerStand", 24, 6),
-        TaskSpec("cheetah-run", "cheetah", "run", "CheetahRun", 17, 6),
-        TaskSpec("cartpole-balance", "cartpole", "balance", "CartpoleBalance", 5, 1),
-        TaskSpec("cartpole-swingup", "cartpole", "swingup", "CartpoleSwingup", 5, 1),
+        TaskSpec("humanoid-run", "humanoid", "run", "HumanoidRun", 67, 21),
+        TaskSpec("humanoid-stand", "humanoid", "stand", "HumanoidStand", 67, 21),
+        TaskSpec("humanoid-walk", "humanoid", "walk", "HumanoidWalk", 67, 21),
         TaskSpec("pendulum-swingup", "pendulum", "swingup", "PendulumSwingup", 3, 1),
-        # Playground 0.2.0's ReacherEasy does not load with mujoco 3.17 (MjSpec.find_body is gone): torch only
-        TaskSpec("reacher-easy", "reacher", "easy", None, 6, 2),
-        TaskSpec("finger-spin", "finger", "spin", "FingerSpin", 9, 2),
-        TaskSpec("acrobot-swingup", "acrobot", "swingup", "AcrobotSwingup", 6, 1),
+        TaskSpec("pointmass-easy", "point_mass", "easy", "PointMass", 4, 2, official=False),
+        TaskSpec("reacher-easy", "reacher", "easy", "ReacherEasy", 6, 2),
+        TaskSpec("reacher-hard", "reacher", "hard", "ReacherHard", 6, 2),
+        TaskSpec("swimmer-swimmer6", "swimmer", "swimmer6", "SwimmerSwimmer6", 25, 5, official=False),
+        TaskSpec("walker-run", "walker", "run", "WalkerRun", 24, 6),
+        TaskSpec("walker-stand", "walker", "stand", "WalkerStand", 24, 6),
+        TaskSpec("walker-walk", "walker", "walk", "WalkerWalk", 24, 6),
+        TaskSpec("dog-run", "dog", "run", None, 223, 38, note=TORCH_ONLY),
+        TaskSpec("dog-stand", "dog", "stand", None, 223, 38, note=TORCH_ONLY),
+        TaskSpec("dog-trot", "dog", "trot", None, 223, 38, note=TORCH_ONLY),
+        TaskSpec("dog-walk", "dog", "walk", None, 223, 38, note=TORCH_ONLY),
+        TaskSpec("quadruped-run", "quadruped", "run", None, 78, 12, note=TORCH_ONLY),
+        TaskSpec("quadruped-walk", "quadruped", "walk", None, 78, 12, note=TORCH_ONLY),
     )
+}
+
+_CUSTOM = "a custom task of the official repository (its own task code{}), in neither dm_control nor Playground"
+UNSUPPORTED: dict[str, str] = {
+    "cheetah-jump": _CUSTOM.format(""),
+    "cheetah-run-back": _CUSTOM.format(""),
+    "cheetah-run-backwards": _CUSTOM.format(""),
+    "cheetah-run-front": _CUSTOM.format(""),
+    "cup-spin": _CUSTOM.format(" and its own ball-in-cup XML"),
+    "hopper-hop-backwards": _CUSTOM.format(""),
+    "pendulum-spin": _CUSTOM.format(""),
+    "reacher-three-easy": _CUSTOM.format(" and its own three-link reacher XML"),
+    "reacher-three-hard": _CUSTOM.format(" and its own three-link reacher XML"),
+    "walker-run-backwards": _CUSTOM.format(""),
+    "walker-walk-backwards": _CUSTOM.format(""),
 }
 
 
 def get_task(name: str) -> TaskSpec:
-    """Look a task up by its official name; an unknown name is a ValueError listing the known ones."""
+    """Look a task up by its official name; an unknown or unsupported name is a ValueError listing the known ones."""
     try:
         return TASKS[name]
     except KeyError:
         known = ", ".join(sorted(TASKS))
-        raise ValueError(f"unknown task {name!r}; known tasks: {known}") from None
+        if name in UNSUPPORTED:
+            raise ValueError(f"task {name!r} is not supported: {UNSUPPORTED[name]}; known tasks: {known}") from None
+        close = difflib.get_close_matches(name, list(TASKS), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(f"unknown task {name!r}; {hint}known tasks: {known}") from None

@@ -22,6 +22,7 @@ import optax
 
 from harness import noise as noise_specs
 from harness.config import Config
+from harness.schedule import policy_noise_std_at
 from jax_impl import math as jmath
 from jax_impl import noise as jnoise
 from jax_impl.planner import plan
@@ -41,7 +42,7 @@ def td_target(model: WorldModel, params: Params, cfg: Config, next_z: jax.Array,
     """td = r + gamma * min_{2 target heads} Q(next_z, a'), a' ~ pi(next_z); no dropout on targets."""
     action, _ = model.pi(params, next_z, pi_eps)
     return sg(reward + cfg.discount * model.Q(params, next_z, action, return_type="min", pair=q_pair,
-                                              target=True))
+                                              target=True, heads_first=True))
 
 
 def world_model_loss(model: WorldModel, params: Params, cfg: Config, obs: jax.Array, action: jax.Array,
@@ -91,7 +92,7 @@ def policy_loss(model: WorldModel, params: Params, cfg: Config, scale_value: jax
     Returns (loss, new_scale_value, metrics).
     """
     action, info = model.pi(params, zs, pi_eps)
-    qs = model.Q(params, zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep)
+    qs = model.Q(params, zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep, heads_first=True)
     q_mean = sg(qs.mean())
     new_scale = scale_update(scale_value, qs[0], cfg.tau)
     qs = qs * (1 / new_scale)
@@ -147,7 +148,9 @@ class AgentState(NamedTuple):
 
 
 def _group(name: str) -> str:
-    return {"_encoder": "encoder", "_dynamics": "model", "_reward": "model", "_Qs": "model"}.get(name, "frozen")
+    """Adam group of a module. The Q ensemble has its own Adam (same settings as "model", so the same numbers):
+    its state, step count included, can start afresh alone (`TDMPC2.reset_q`), as torch's per-parameter state."""
+    return {"_encoder": "encoder", "_dynamics": "model", "_reward": "model", "_Qs": "q"}.get(name, "frozen")
 
 
 class TDMPC2:
@@ -162,7 +165,7 @@ class TDMPC2:
         self.model = WorldModel(cfg)
         self.optim = optax.multi_transform(
             {"encoder": optax.adam(cfg.lr * cfg.enc_lr_scale), "model": optax.adam(cfg.lr),
-             "frozen": optax.set_to_zero()},
+             "q": optax.adam(cfg.lr), "frozen": optax.set_to_zero()},
             lambda params: {k: _group(k) for k in params},
         )
         self.glass_optim = optax.adam(cfg.lr * cfg.glass.lr_mult)
@@ -243,6 +246,25 @@ class TDMPC2:
 
         return jax.lax.cond(active, step, lambda: (params, opt_state))
 
+    # -- Phase 1c: annealed collector noise, periodic Q reset (harness/schedule.py decides both from the step) --
+    def collector_std(self, env_step: jax.Array | int) -> jax.Array | float:
+        """The `policy` collector's noise std after `env_step` env steps (a traced counter is converted to the
+        agent's float dtype first, so the anneal is computed in float64 in a float64 run)."""
+        if self.cfg.policy_noise_end is None:
+            return self.cfg.policy_noise_std
+        return policy_noise_std_at(self.cfg, jnp.asarray(env_step, self.dtype), jnp.minimum)
+
+    def reset_q(self, state: AgentState) -> AgentState:
+        """Online Q ensemble <- target ensemble; the Q ensemble's Adam state (moments, count) starts afresh."""
+        params = {**state.params, "_Qs": jax.tree.map(jnp.copy, state.params["_target_Qs"])}
+        fresh = self.optim.init(params).inner_states["q"]
+        opt_state = state.opt_state._replace(inner_states={**state.opt_state.inner_states, "q": fresh})
+        return state._replace(params=params, opt_state=opt_state)
+
+    def maybe_reset_q(self, state: AgentState, due: jax.Array | bool) -> AgentState:
+        """`reset_q` when `due` (may be traced: a `lax.cond`, one branch run when `due` is unbatched)."""
+        return jax.lax.cond(due, self.reset_q, lambda s: s, state)
+
     def glass_active(self, num_updates: jax.Array, env_steps: jax.Array) -> jax.Array:
         """Glass runs every `every_k_updates` updates, only after `warmup_env_steps` env steps."""
         g = self.cfg.glass
@@ -265,15 +287,17 @@ class TDMPC2:
 
     # -- acting ----------------------------------------------------------------------------------------------
     # random wrapper: draws noise with its framework's RNG, then calls a compared core
-    def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False):  # parity: not compared
-        """(state, actions (E, A)) for observations (E, obs_dim): MPPI (official) or the configured collector."""
+    def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False,  # parity: not compared
+            env_step: jax.Array | int = 0):
+        """(state, actions (E, A)) for observations (E, obs_dim): MPPI (official) or the configured collector (its
+        noise std at `env_step`, the env steps done, may be traced: harness.schedule.policy_noise_std_at)."""
         cfg = self.cfg
         E = obs.shape[0]
         key, sub = jax.random.split(state.key)
         state = state._replace(key=key)
         if not eval_mode and cfg.collector == "policy":
             n = jnoise.draw(noise_specs.policy_collector_noise(cfg, E), sub, cfg, self.dtype)
-            return state, policy_act(self.model, state.params, obs, cfg.policy_noise_std, n["action_noise"])
+            return state, policy_act(self.model, state.params, obs, self.collector_std(env_step), n["action_noise"])
         if not cfg.mpc:
             n = jnoise.draw(noise_specs.pi_noise((E,), cfg), sub, cfg, self.dtype)
             return state, pi_act(self.model, state.params, obs, n["eps"], eval_mode)

@@ -55,6 +55,7 @@ class Buffer:
     def _slot(self, state: BufferState) -> jax.Array:
         return state.num_completed % (self.slots + 1)
 
+    @jax.named_scope("buffer_add_reset")  # named: tests find it in a compiled chunk's jaxpr
     def add_reset(self, state: BufferState, obs: jax.Array) -> BufferState:
         """Start an episode in every env: row 0 = reset obs, NaN action and reward."""
         s = self._slot(state)

@@ -27,20 +27,35 @@ What is done here instead of Playground's `step` and its brax wrappers, to match
 
 Playground's NaN flag (`state.playground.done`, 1.0 when qpos/qvel turned NaN) is kept but does not end
 the episode; dm_control would raise a PhysicsError instead.
+
+Observation layout: the official wrapper flattens dm_control's observation dict in order. Playground's
+`_get_obs` follows that layout for most tasks; `OBS_TO_DM_CONTROL` maps the others onto it (checked per task
+against dm_control on the same states by `parity/test_env_parity.py`):
+- FishSwim: Playground puts `upright` before the 7 joint angles; dm_control's order is joint angles, upright.
+- PendulumSwingup: Playground's orientation is (xz, zz) of the pole frame; dm_control's is (zz, xz).
+- Walker*: Playground's 15th entry is the torso's zz (its uprightness) where dm_control's `height` is the
+  torso's z position (the quantity Playground's own stand reward uses); it is replaced by the torso's z.
+
+Loading: Playground 0.2.0's Reacher builds its model with `MjSpec.find_body` whenever the version STRING
+`mujoco.__version__ < "3.3.0"`, which "3.17.0" is; `_load_playground` builds that model with `MjSpec.body`
+instead (the same model), for the duration of the load only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 from flax import struct
 from mujoco import mjx
 from mujoco_playground import State as PlaygroundState
 from mujoco_playground import registry
 from mujoco_playground import step as playground_step
+from mujoco_playground._src.dm_control_suite import reacher as playground_reacher
 
 from harness.config import Config
 from harness.tasks import TaskSpec, get_task
@@ -74,6 +89,52 @@ def _f32(x: jax.Array) -> jax.Array:
     return jax.lax.convert_element_type(x, jnp.float32)
 
 
+ObsFix = Callable[[Any, mjx.Data, jax.Array], jax.Array]  # (Playground env, data, Playground obs) -> obs
+
+
+def _reorder(index: list[int]) -> ObsFix:
+    """dm_control's entry i is Playground's entry index[i]."""
+    idx = np.asarray(index)
+    return lambda pg_env, data, obs: obs[idx]
+
+
+def _walker_height(pg_env: Any, data: mjx.Data, obs: jax.Array) -> jax.Array:
+    """Entry 14 (after 14 orientations): dm_control's `height` = the torso's z (Playground: its xmat zz)."""
+    return obs.at[14].set(data.xpos[pg_env._torso_id, 2])
+
+
+OBS_TO_DM_CONTROL: dict[str, ObsFix] = {
+    "FishSwim": _reorder([*range(1, 8), 0, *range(8, 24)]),  # upright, joints(7) -> joints(7), upright
+    "PendulumSwingup": _reorder([1, 0, 2]),  # (xz, zz) -> (zz, xz)
+    "WalkerRun": _walker_height,
+    "WalkerStand": _walker_height,
+    "WalkerWalk": _walker_height,
+}
+
+
+def _reacher_model(xml_path: Any, target_size: float, assets: dict[str, Any]) -> mujoco.MjModel:
+    """Playground's Reacher `_make_model` with `MjSpec.body` (its version check picks the removed `find_body`)."""
+    spec = mujoco.MjSpec.from_string(xml_path.read_text(), assets)
+    spec.body("target").first_geom().size[0] = target_size
+    return spec.compile()
+
+
+# Playground 0.2.0's own test, a comparison of version strings; true for 3.17.0, whose MjSpec has no find_body
+_REACHER_NEEDS_FIX = mujoco.__version__ < "3.3.0" and not hasattr(mujoco.MjSpec, "find_body")
+
+
+def _load_playground(name: str, impl: str) -> Any:
+    """`registry.load(name)` with the MJX implementation `impl`; Reacher* with `_reacher_model` (module docstring)."""
+    if not (name.startswith("Reacher") and _REACHER_NEEDS_FIX):
+        return registry.load(name, config_overrides={"impl": impl})
+    original = playground_reacher._make_model
+    playground_reacher._make_model = _reacher_model
+    try:
+        return registry.load(name, config_overrides={"impl": impl})
+    finally:
+        playground_reacher._make_model = original
+
+
 def sync_kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
     """dm_control's post-step `mj_step1` without collision: position and velocity stages of the NEW state.
 
@@ -103,13 +164,13 @@ class MJXEnv:
                 "(it needs MJX's own Data.where), and warp-lang is not installed on the project's GPU machine"
             )
         self.task_spec: TaskSpec = get_task(cfg.task)
-        if self.task_spec.playground is None:
-            raise ValueError(f"task {cfg.task!r} has no MuJoCo Playground environment")
+        self.task_spec.check_backend("jax")
+        assert self.task_spec.playground is not None  # check_backend: a jax task has a Playground env
         self.episode_length = int(cfg.episode_length)
         self.action_repeat = int(cfg.action_repeat)
+        self._obs_fix = OBS_TO_DM_CONTROL.get(self.task_spec.playground)
         try:
-            self.pg_env = registry.load(self.task_spec.playground, config_overrides={"impl": cfg.mjx_impl})
-        # e.g. ReacherEasy: playground 0.2.0 calls MjSpec.find_body (not in 3.17)
+            self.pg_env = _load_playground(self.task_spec.playground, cfg.mjx_impl)
         except Exception as exc:  # parity: not compared (an env that does not build is an error)
             raise RuntimeError(
                 f"Playground cannot build {self.task_spec.playground} ({cfg.task}) with the installed "
@@ -125,15 +186,19 @@ class MJXEnv:
         # ctrl = center + half * a: exact for [-1, 1] (center 0, half 1), as dm_control's float64 rescale.
         self._center = jnp.asarray((lo + hi) / 2, jnp.float32)
         self._half = jnp.asarray((hi - lo) / 2, jnp.float32)
-        self.obs_dim = int(jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs.shape[0])
+        # the observation function's shape on blank data: tracing `reset` (an mjx.forward) would take seconds
+        self.obs_dim = int(jax.eval_shape(lambda: self.obs_fn(mjx.make_data(self.mjx_model))).shape[0])
         self._reset_batch = jax.jit(lambda key, n: jax.vmap(self.reset)(jax.random.split(key, n)),
                                     static_argnums=1)
 
     # --- the Playground task's functions, callable on any MJX data ------------------------------------
 
     def obs_fn(self, data: mjx.Data, info: dict[str, Any] | None = None) -> jax.Array:
-        """Playground's observation function on `data` (float32), in dm_control's layout."""
-        return _f32(self.pg_env._get_obs(data, {} if info is None else info))
+        """Playground's observation function on `data` (float32), mapped onto dm_control's layout."""
+        obs = self.pg_env._get_obs(data, {} if info is None else info)
+        if self._obs_fix is not None:
+            obs = self._obs_fix(self.pg_env, data, obs)
+        return _f32(obs)
 
     def reward_fn(self, data: mjx.Data, ctrl: jax.Array, info: dict[str, Any] | None = None,
                   metrics: dict[str, jax.Array] | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -157,8 +222,10 @@ class MJXEnv:
     # --- episodes -----------------------------------------------------------------------------------------
 
     def _playground_reset(self, key: jax.Array) -> PlaygroundState:
-        s = self.pg_env.reset(key)
-        return s.replace(obs=_f32(s.obs), reward=_f32(s.reward), done=_f32(s.done),
+        with jax.named_scope("playground_reset"):  # named: tests find it in a compiled chunk's jaxpr
+            s = self.pg_env.reset(key)
+        obs = self.obs_fn(s.data, s.info) if self._obs_fix is not None else _f32(s.obs)
+        return s.replace(obs=obs, reward=_f32(s.reward), done=_f32(s.done),
                          metrics={k: _f32(v) for k, v in s.metrics.items()})
 
     def reset(self, key: jax.Array) -> EnvState:
@@ -176,12 +243,15 @@ class MJXEnv:
         new_pg = jax.lax.cond(tr.done, lambda: self._playground_reset(sub), lambda: stepped)
         return EnvState(playground=new_pg, t=jnp.where(tr.done, 0, t).astype(jnp.int32), key=key), tr
 
-    def step_batch(self, states: EnvState, actions: jax.Array) -> tuple[EnvState, Transition]:
+    def step_batch(self, states: EnvState, actions: jax.Array, reset: bool | None = None
+                   ) -> tuple[EnvState, Transition]:
         """`vmap(step)` for a batch of envs, but the auto-reset runs only when some env is done.
 
         Under vmap the per-env `lax.cond` of `step` becomes a select that computes a reset (an `mjx.forward`)
         at every step; here one unbatched cond on any(done) guards a vmapped reset, merged per env. Same keys,
-        same results as `jax.vmap(step)`.
+        same results as `jax.vmap(step)`. Under a further vmap (the training state's seed axis) that cond is
+        batched too, so a caller that knows where episodes end says it statically: `reset=False` (no env is
+        done at this step: no reset is traced) or `reset=True` (every env is done: all reset, no select).
         """
         stepped, tr, t, key, sub = jax.vmap(self._advance)(states, actions)
 
@@ -190,7 +260,12 @@ class MJXEnv:
             pick = lambda f, s: jnp.where(tr.done.reshape((-1,) + (1,) * (f.ndim - 1)), f, s)  # noqa: E731
             return jax.tree.map(pick, fresh, pg)
 
-        new_pg = jax.lax.cond(tr.done.any(), with_resets, lambda pg: pg, stepped)
+        if reset is None:
+            new_pg = jax.lax.cond(tr.done.any(), with_resets, lambda pg: pg, stepped)
+        elif reset:  # the shared episode end of envs in lockstep
+            new_pg = jax.vmap(self._playground_reset)(sub)
+        else:
+            new_pg = stepped
         return EnvState(playground=new_pg, t=jnp.where(tr.done, 0, t).astype(jnp.int32), key=key), tr
 
     def _advance(self, state: EnvState, action: jax.Array):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from harness.checkpoints import require_checkpoint
 from harness.config import Config
 from harness.runlog import NonFiniteError, RunLog, update_row
-from harness.schedule import Schedule
+from harness.schedule import Schedule, q_reset_due
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.buffer import Buffer, BufferState
 from jax_impl.env import EnvState, MJXEnv
@@ -70,7 +70,7 @@ def _first_bad(tree: dict[str, np.ndarray]) -> tuple[int, str] | None:
 
 
 # Fields that only steer the host loop: programs compiled for one value serve every value.
-LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile")
+LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile", "logger", "wandb_project", "devices")
 
 
 class Programs:
@@ -90,14 +90,18 @@ class Programs:
         L = cfg.episode_length
         self.seed_chunk = self._chunk(L, random=True)
         self.train_chunk = self._chunk(L, random=False)
-        self.pretrain = jax.jit(jax.vmap(self.pretrain_updates, in_axes=(0, None)))
+        self.pretrain = jax.jit(jax.vmap(self.pretrain_updates, in_axes=(0, None)), donate_argnums=0)
         self.evaluate = jax.jit(jax.vmap(self.eval_episodes))
         self.init = jax.jit(jax.vmap(self.init_state))
         self._partial: dict[tuple[int, bool], Any] = {}
 
     def _chunk(self, n: int, random: bool):
-        """`run_iterations` jitted and vmapped over the seed axis of the state; the clock is shared (unbatched)."""
-        return jax.jit(jax.vmap(lambda ts, clock: self.run_iterations(ts, n, random, clock), in_axes=(0, None)))
+        """`run_iterations` of `n` iterations from an episode start (ending it iff n = episode_length), jitted
+        and vmapped over the seed axis of the state; the clock is shared (unbatched); the state is donated
+        (updated in place: no copy of the replay buffer)."""
+        ends = n == self.cfg.episode_length
+        return jax.jit(jax.vmap(lambda ts, clock: self.run_iterations(ts, n, random, clock, ends=ends),
+                                in_axes=(0, None)), donate_argnums=0)
 
     def partial_chunk(self, n: int, random: bool):
         """A final partial episode of `n` iterations: its own compiled shape."""
@@ -127,11 +131,13 @@ class Programs:
         agent, metrics = jax.lax.scan(one, agent, xs)
         return agent, jax.tree.map(lambda m: m.mean(0), metrics)
 
-    def iteration(self, ts: TrainState, random: bool, clock: Clock | None = None):
+    def iteration(self, ts: TrainState, random: bool, clock: Clock | None = None, end: bool | None = None):
         """One vector step: act -> env step -> insert (-> reset row) -> updates (train phase only).
 
         `clock` (unbatched, before this step) gives the updates their env steps and update count; without it
-        they come from the state (then batched under vmap)."""
+        they come from the state (then batched under vmap). `end`: whether this step ends the (lockstep)
+        episode, when the caller knows it statically (no reset traced / an unconditional reset); None: decided
+        at run time by a `lax.cond`, which a vmap over seeds turns into computing both branches."""
         cfg, E = self.cfg, self.cfg.n_envs
         key, k_act, k_upd = jax.random.split(ts.key, 3)
         obs = ts.env.obs
@@ -140,32 +146,47 @@ class Programs:
             action = jax.random.uniform(k_act, (E, cfg.action_dim), self.dtype, -1.0, 1.0)
         else:
             t0 = jnp.broadcast_to(ts.buffer.t == 0, (E,))
-            agent, action = self.agent.act(ts.agent, obs, t0)
-        env, tr = self.env.step_batch(ts.env, action)
+            done = ts.iteration if clock is None else clock.iteration  # vector steps before this one
+            agent, action = self.agent.act(ts.agent, obs, t0, env_step=done * E * cfg.action_repeat)
+        env, tr = self.env.step_batch(ts.env, action, reset=end)
         buffer = self.buffer.add(ts.buffer, tr.next_obs, action, tr.reward)
-        buffer = jax.lax.cond(tr.done[0], lambda b: self.buffer.add_reset(b, env.obs), lambda b: b, buffer)
+        if end is None:
+            buffer = jax.lax.cond(tr.done[0], lambda b: self.buffer.add_reset(b, env.obs), lambda b: b, buffer)
+        elif end:
+            buffer = self.buffer.add_reset(buffer, env.obs)
         it = ts.iteration + 1
         out = {"reward": tr.reward, "env_finite": jnp.isfinite(tr.next_obs).all() & jnp.isfinite(tr.reward).all()}
         if not random:
             shared = it if clock is None else clock.iteration + 1
             env_steps = shared * E * cfg.action_repeat
+            if cfg.q_reset_every_env_steps > 0:  # Phase 1c Q reset (off by default: the program is unchanged)
+                agent = self.agent.maybe_reset_q(agent, q_reset_due(cfg, shared - 1))
             agent, out["metrics"] = self.updates(agent, buffer, k_upd, cfg.updates_per_iteration, env_steps,
                                                  None if clock is None else clock.num_updates)
         return TrainState(agent, env, buffer, key, it), out
 
-    def run_iterations(self, ts: TrainState, n: int, random: bool, clock: Clock | None = None):
-        """A chunk: `n` iterations in a lax.scan (traced once per (n, random)); `clock` as in `iteration`."""
-        self.trace_counts[f"chunk(n={n}, random={random})"] += 1
-        if clock is None:
-            return jax.lax.scan(lambda s, _: self.iteration(s, random), ts, None, length=n)
+    def run_iterations(self, ts: TrainState, n: int, random: bool, clock: Clock | None = None,
+                       ends: bool | None = None):
+        """A chunk: `n` iterations in a lax.scan (traced once per (n, random, ends)); `clock` as in `iteration`.
+
+        `ends`, when the caller knows where the (lockstep) episode ends: True = the chunk's last iteration ends
+        it and no earlier one does (the trainer's chunks: one episode from its start), False = no iteration of
+        the chunk ends it (a final partial episode). Then the scan holds no reset at all: n - 1 plain
+        iterations, then one that resets every env and starts the buffer's next episode. None: each
+        iteration decides at run time (a `lax.cond`: under the seed vmap both branches are computed)."""
+        self.trace_counts[f"chunk(n={n}, random={random}" + ("" if ends is None else f", ends={ends}") + ")"] += 1
         per_step = 0 if random else self.cfg.updates_per_iteration
 
-        def step(carry, _):
+        def step(carry, _, end=None if ends is None else False):
             s, c = carry
-            s, out = self.iteration(s, random, c)
-            return (s, Clock(c.iteration + 1, c.num_updates + per_step)), out
+            s, out = self.iteration(s, random, c, end=end)
+            c = None if c is None else Clock(c.iteration + 1, c.num_updates + per_step)
+            return (s, c), out
 
-        (ts, _), out = jax.lax.scan(step, (ts, clock), None, length=n)
+        (ts, clock), out = jax.lax.scan(step, (ts, clock), None, length=n - 1 if ends else n)
+        if ends:
+            (ts, clock), last = step((ts, clock), None, end=True)
+            out = jax.tree.map(lambda xs, x: jnp.concatenate([xs, x[None]]), out, last)
         return ts, out
 
     def pretrain_updates(self, ts: TrainState, clock: Clock | None = None):
@@ -189,13 +210,29 @@ class Programs:
         def step(carry, t):
             env, agent, ret = carry
             agent, action = self.agent.act(agent, env.obs, jnp.full((n,), t == 0), eval_mode=True)
-            env, tr = self.env.step_batch(env, action)
+            env, tr = self.env.step_batch(env, action, reset=False)  # one episode: the final reset is unused
             return (env, agent, ret + tr.reward), None
 
         (_, _, ret), _ = jax.lax.scan(step, (env, agent, jnp.zeros((n,), jnp.float32)),
                                       jnp.arange(cfg.episode_length))
         return ret.mean()
 
+
+
+def seed_sharding(n_seeds: int, devices: int = 0) -> jax.sharding.NamedSharding | None:
+    """The seed axis of the training state split over devices (each device trains its own seeds; the seeds never
+    communicate), or None for one device. `devices` 0 = all visible, reduced to the largest count that divides
+    the seeds; an explicit count must be visible and divide them."""
+    visible = jax.devices()
+    if devices > len(visible):
+        raise ValueError(f"devices={devices} asked for, but JAX sees {len(visible)} ({visible[0].platform})")
+    if devices and n_seeds % devices:
+        raise ValueError(f"devices={devices} does not divide the {n_seeds} seeds (each device trains as many)")
+    n = devices or max(d for d in range(1, len(visible) + 1) if n_seeds % d == 0)
+    if n == 1:
+        return None
+    mesh = jax.sharding.Mesh(np.asarray(visible[:n]), ("seeds",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
 
 
 _PROGRAMS: dict[Config, Programs] = {}
@@ -219,6 +256,7 @@ class Trainer:
         if resume:  # a folder without a checkpoint is refused before anything is touched
             for run_dir in run_dirs:
                 require_checkpoint(run_dir)
+        self.sharding = seed_sharding(len(seeds), cfg.devices)  # bad input refused before anything is written
         self.cfg, self.seeds, self.run_dirs, self.progress = cfg, seeds, run_dirs, progress
         self.sched = Schedule(cfg)
         self.programs = programs_for(cfg)
@@ -232,9 +270,13 @@ class Trainer:
         self.resumed = self.state is not None
         if self.state is None:
             self.state = self.programs.init(jnp.asarray(seeds, jnp.uint32))
+        if self.sharding is not None:  # the compiled chunks follow the state's sharding: seeds run per device
+            self.state = jax.device_put(self.state, self.sharding)
 
     # -- host side -----------------------------------------------------------------------------------------
     def _timed(self, name: str, fn, *args):
+        if name not in self.compile_seconds and self.progress:
+            tqdm.write(f"jax: compiling {name} (first call; later calls reuse the compiled program)...")
         start = time.perf_counter()
         out = jax.block_until_ready(fn(*args))
         if name not in self.compile_seconds:
@@ -263,12 +305,19 @@ class Trainer:
                 raise NonFiniteError(step, f"{bad[1]} (seed {self.seeds[s]})", last_checkpoint(self.run_dirs[s]))
 
     def _log_eval(self, iteration: int) -> None:
+        self._status(f"evaluating {self.cfg.eval_episodes} episodes")
         index = self.sched.eval_index(iteration)
         returns = np.asarray(self._timed("evaluate", self.programs.evaluate, self.state,
                                          jnp.full((len(self.seeds),), index, jnp.int32)))
         for log, r in zip(self.logs, returns, strict=True):
             log.log("eval", {**self._counters(iteration), "episode_reward": float(r)})
         self.last_eval = index
+
+    def _status(self, text: str) -> None:
+        """Say on the progress bar what the next (single, compiled) program call does."""
+        bar = getattr(self, "bar", None)
+        if bar is not None and self.progress:
+            bar.set_postfix_str(text + "...", refresh=True)
 
     def glass_diagnostics(self, ts: TrainState) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Glass scalars and S/P/A matrices on a fresh batch (host side, at diagnostic intervals)."""
@@ -300,9 +349,10 @@ class Trainer:
         total = sched.total_iterations
         if sched.eval_due(iteration, self.last_eval):
             self._log_eval(iteration)
-        bar = tqdm(total=sched.env_step(total) * len(self.seeds), initial=sched.env_step(iteration) * len(self.seeds),
-                   unit="env step", unit_scale=True, disable=not self.progress, dynamic_ncols=True,
-                   desc=f"jax {cfg.task} x{len(self.seeds)} seeds")
+        self.bar = bar = tqdm(total=sched.env_step(total) * len(self.seeds),
+                              initial=sched.env_step(iteration) * len(self.seeds), unit="env step", unit_scale=True,
+                              disable=not self.progress, dynamic_ncols=True,
+                              desc=f"jax {cfg.task} x{len(self.seeds)} seeds")
         rows: list[dict[str, Any]] = [{} for _ in self.seeds]
         while iteration < total:
             n = min(L, total - iteration)
@@ -321,6 +371,7 @@ class Trainer:
             bar.update(sched.env_step(n) * len(self.seeds))
             metrics = {k: np.asarray(v).mean(axis=1) for k, v in out.get("metrics", {}).items()}
             if iteration == cfg.seed_iterations:
+                self._status(f"pre-training: {cfg.pretrain_updates} updates in one program")
                 self.state, pre = self._timed("pretrain", p.pretrain, self.state, self._clock(iteration))
                 self._check({"env_finite": np.ones((len(self.seeds), 1), bool),
                              "metrics": {k: np.asarray(v)[:, None] for k, v in pre.items()}}, iteration - 1)
@@ -346,6 +397,8 @@ class Trainer:
         if iteration > 0 and iteration % L == 0:
             self.save(iteration)
         self._save_final_models()
+        for log in self.logs:
+            log.close()
         return {"run_dirs": [str(d) for d in self.run_dirs], "agent_steps": sched.agent_step(iteration),
                 "env_steps": sched.env_step(iteration), "compile_seconds": dict(self.compile_seconds),
                 "last_train": rows}
@@ -405,6 +458,8 @@ def train_seeds(cfg: Config, seeds: list[int], run_dir: str | Path, resume: bool
                       progress=progress)
     summary = trainer.run()
     compiled = ", ".join(f"{k} {v:.1f}s" for k, v in summary["compile_seconds"].items())
+    sharded = "" if trainer.sharding is None else \
+        f"; seeds sharded over {trainer.sharding.mesh.size} {jax.devices()[0].platform} devices"
     print(f"run folder(s): {', '.join(summary['run_dirs'])} ({summary['env_steps']} env steps per seed; "
-          f"first calls incl. compile: {compiled})")
+          f"first calls incl. compile: {compiled}{sharded})")
     return 0

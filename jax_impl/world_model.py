@@ -37,6 +37,7 @@ class WorldModel:
         self._reward = layers.MLP((M, M), cfg.num_bins, dtype=self.dtype)
         self._pi = layers.MLP((M, M), 2 * A, dtype=self.dtype)
         self._Qs = layers.QEnsemble(M, cfg.num_bins, cfg.num_q, cfg.dropout, dtype=self.dtype)
+        self._Q_pair = layers.QEnsemble(M, cfg.num_bins, 2, cfg.dropout, dtype=self.dtype)  # 2 gathered heads
         self.log_std_min = cfg.log_std_min
         self.log_std_dif = cfg.log_std_max - cfg.log_std_min
 
@@ -91,19 +92,30 @@ class WorldModel:
 
     def Q(self, params: Params, z: jax.Array, a: jax.Array, return_type: str = "min",
           pair: jax.Array | None = None, target: bool = False, detach: bool = False,
-          keep_mask: jax.Array | None = None) -> jax.Array:
-        """'all' -> logits (num_q, ..., bins); 'min'/'avg' -> (..., 1) over the 2 heads in `pair` (2,)."""
+          keep_mask: jax.Array | None = None, heads_first: bool = False) -> jax.Array:
+        """'all' -> logits (num_q, ..., bins); 'min'/'avg' -> (..., 1) over the 2 heads in `pair` (2,).
+
+        `heads_first`: evaluate only the pair's 2 heads (their parameters, and keep_mask, gathered first)
+        instead of all num_q and selecting: the same values (the TD target and the policy loss use it)."""
         if return_type not in ("min", "avg", "all"):
             raise ValueError(f"return_type must be min, avg or all, got {return_type!r}")
         q_params = params["_target_Qs"] if target else params["_Qs"]
         if detach:
             q_params = jax.lax.stop_gradient(q_params)
-        out = self._Qs.apply({"params": q_params}, jnp.concatenate([z, a], axis=-1), keep_mask)
-        if return_type == "all":
-            return out
-        if pair is None:
-            raise ValueError("Q(return_type='min'/'avg') needs the head pair (2 distinct indices)")
-        q = jmath.two_hot_inv(out[pair], self.cfg)
+        x = jnp.concatenate([z, a], axis=-1)
+        if heads_first and return_type != "all":
+            if pair is None:
+                raise ValueError("Q(heads_first=True) needs the head pair (2 distinct indices)")
+            two = jax.tree.map(lambda p: p[pair], q_params)
+            logits = self._Q_pair.apply({"params": two}, x, None if keep_mask is None else keep_mask[pair])
+        else:
+            out = self._Qs.apply({"params": q_params}, x, keep_mask)
+            if return_type == "all":
+                return out
+            if pair is None:
+                raise ValueError("Q(return_type='min'/'avg') needs the head pair (2 distinct indices)")
+            logits = out[pair]
+        q = jmath.two_hot_inv(logits, self.cfg)
         return q.min(0) if return_type == "min" else q.sum(0) / 2
 
     def soft_update_target_Q(self, params: Params) -> Params:

@@ -232,6 +232,9 @@ def test_episode_boundaries_in_both_envs():
     vec.reset(seed=4)
     states = jenv.reset_batch(jax.random.PRNGKey(4), 2)
     step_batch = jax.jit(jenv.step_batch)
+    # the trainer's chunks know the lockstep episode end statically: reset=False / reset=True, same numbers
+    static_step = jax.jit(jenv.step_batch, static_argnums=2)
+    static_states = states
     for i, a in enumerate(actions):
         batch = np.stack([a, -a])
         _, _, terminated, truncated, _ = vec.step(batch)
@@ -239,7 +242,10 @@ def test_episode_boundaries_in_both_envs():
         if truncated.all():
             vec.reset()
         before = np.asarray(states.obs)
+        static_states, static_tr = static_step(static_states, jnp.asarray(batch), bool(expected[i]))
         states, tr = step_batch(states, jnp.asarray(batch))
+        for got, want in zip(jax.tree.leaves((static_states, static_tr)), jax.tree.leaves((states, tr)), strict=True):
+            np.testing.assert_array_equal(got, want)
         assert np.asarray(tr.done).tolist() == [expected[i]] * 2
         assert np.asarray(states.t).tolist() == [(i + 1) % L] * 2
         if expected[i]:  # the true final observation is reported; the state holds a fresh reset

@@ -81,12 +81,16 @@ def _is_real_png(path: Path) -> bool:
 
 
 def test_every_task_has_its_official_results() -> None:
-    assert available_tasks() == sorted(TASKS)
-    for task in TASKS:
+    official = sorted(name for name, spec in TASKS.items() if spec.official)
+    assert available_tasks() == official
+    for task in official:
         runs = load_official(task)
         assert sorted(runs) == [1, 2, 3], task
         for steps, rewards in runs.values():
-            assert steps.tolist() == list(range(0, 4_000_001, 100_000)), task
+            # every 100k env steps to 4M (humanoid, dog: 14M); one seed of a few tasks stops an eval earlier
+            last = 14_000_000 if task.split("-")[0] in ("humanoid", "dog") else 4_000_000
+            assert steps.tolist() == list(range(0, int(steps[-1]) + 1, 100_000)), task
+            assert last - 100_000 <= steps[-1] <= last, task
             assert rewards.shape == steps.shape and np.all((rewards >= 0) & (rewards <= 1000)), task
     folder = data_dir()
     assert folder.parent.parent == REPO / "harness"
@@ -106,8 +110,8 @@ def test_official_curve_is_the_mean_over_seeds_with_its_ci() -> None:
 
 
 def test_a_task_without_results_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"'dog-run'.*hopper-hop"):
-        load_official("dog-run")
+    with pytest.raises(ValueError, match=r"'pointmass-easy'.*hopper-hop"):
+        load_official("pointmass-easy")  # a task of the table that the official results do not cover
     with pytest.raises(ValueError, match=r"'walker-walk'.*none"):
         load_official("walker-walk", tmp_path)
 
@@ -142,7 +146,7 @@ def test_the_data_files_ship_with_the_package() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     patterns = config["package-data"]["harness"]
     files = [p.relative_to(REPO / "harness").as_posix() for p in (REPO / "harness" / "data").rglob("*") if p.is_file()]
-    assert len(files) == len(TASKS) + 2
+    assert len(files) == sum(spec.official for spec in TASKS.values()) + 2
     for name in files:
         assert any(fnmatch.fnmatch(name, pat.replace("**/", "*/")) for pat in patterns), name
 

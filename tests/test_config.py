@@ -79,7 +79,7 @@ def test_loading_order_yaml_then_overrides(tmp_path):
     (["num_q=1"], "config field 'num_q'"),
     (["latent_dim=100"], "config field 'latent_dim': latent_dim=100 is not a multiple of simnorm_dim=8"),
     (["collector=greedy"], "config field 'collector'"),
-    (["task=dog-walk"], "unknown task 'dog-walk'"),
+    (["task=hopper-fly"], "unknown task 'hopper-fly'"),
     (["discount=0.9"], "config field 'discount' is derived"),
     (["n_envs=3", "updates_per_step=0.25"], "config field 'updates_per_step'"),
     (["episodic=true"], "config field 'episodic'"),

@@ -171,3 +171,31 @@ def test_step_batch_equals_vmapped_step_across_a_reset(env) -> None:
         b, tb = vmapped(b, act)
         for x, y in zip(jax.tree.leaves((a, ta)), jax.tree.leaves((b, tb)), strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_reset_observation_is_in_dm_control_layout(monkeypatch) -> None:
+    """Playground's PendulumSwingup observation is (xz, zz, angular velocity) of the pole; the env's, from reset on,
+    is dm_control's (zz, xz, angular velocity), zz = cos of the hinge angle (the step path: parity/test_env_parity).
+
+    Playground's reset is replaced by a state forwarded in MuJoCo C (its jit would compile an mjx.forward)."""
+    import mujoco
+    from mujoco import mjx
+    from mujoco_playground import State
+
+    e = make_env(load_config(overrides=["task=pendulum-swingup"]))
+    d = mujoco.MjData(e.mj_model)
+    d.qpos[0], d.qvel[0] = 0.7, -1.5
+    mujoco.mj_forward(e.mj_model, d)
+    data = mjx.put_data(e.mj_model, d, impl="jax")
+    raw = np.asarray(e.pg_env._get_obs(data, {}))
+    monkeypatch.setattr(e.pg_env, "reset", lambda key: State(data, jnp.asarray(raw), jnp.zeros(()), jnp.zeros(()),
+                                                            {}, {"rng": key}))
+    obs = np.asarray(e.reset(jax.random.PRNGKey(0)).obs)
+    np.testing.assert_allclose(raw, [np.sin(0.7), np.cos(0.7), -1.5], rtol=1e-6)  # what Playground gives
+    np.testing.assert_allclose(obs, [np.cos(0.7), np.sin(0.7), -1.5], rtol=1e-6)  # dm_control's layout
+
+
+def test_torch_only_task_is_refused_naming_its_backend() -> None:
+    cfg = load_config(overrides=["task=dog-run"])  # a torch config: the jax backend's check is the env's own
+    with pytest.raises(ValueError, match=r"'dog-run' has no MuJoCo Playground environment: only the torch backend"):
+        MJXEnv(cfg)

@@ -141,3 +141,14 @@ def test_load_dm_env_rescales_actions_from_unit_box() -> None:
     env.reset()
     env.step(np.full(4, 0.25))
     np.testing.assert_array_equal(env.physics.data.ctrl, np.full(4, 0.25))
+
+
+def test_actions_rescale_onto_a_non_unit_ctrlrange() -> None:
+    """quadruped's actuators are not all [-1, 1]: the official action_scale maps [-1, 1] linearly onto each range."""
+    env = DMControlEnv("quadruped-walk", seed=0)
+    env.reset()
+    lo, hi = env.physics.model.actuator_ctrlrange.T
+    assert not (np.all(lo == -1.0) and np.all(hi == 1.0))
+    for a, want in ((1.0, hi), (-1.0, lo), (0.0, (lo + hi) / 2)):
+        env.step(np.full(env.action_dim, a, np.float32))
+        np.testing.assert_allclose(env.physics.data.ctrl, want, rtol=1e-12, atol=1e-12)

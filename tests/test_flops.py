@@ -55,6 +55,12 @@ def test_every_q_head_is_counted_in_planning():
     assert five - two == 3 * 1 * 4 * 144  # 3 more heads x iterations x samples x one head
 
 
+def test_td_target_and_policy_loss_count_only_their_two_heads():
+    two, five = flops.update_breakdown(tiny(num_q=2)), flops.update_breakdown(tiny(num_q=5))
+    assert five["td_target"] == two["td_target"] and five["policy"] == two["policy"]
+    assert five["world_model"] - two["world_model"] == 3 * 2 * 2 * 3 * 144  # fwd+bwd x H x B x 3 more heads
+
+
 def test_flops_per_call():
     cfg = tiny()
     assert flops.flops_per_call(cfg, agent_steps_per_call=3, updates_per_call=2) == 3 * 4576 + 2 * 15152

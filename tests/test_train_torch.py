@@ -12,7 +12,13 @@ import pytest
 
 from harness.cli import main as cli
 from harness.runlog import NonFiniteError
-from tests.train_helpers import assert_csv_matches_jsonl, cli_args, rows, tiny_config
+from tests.train_helpers import (
+    assert_csv_matches_jsonl,
+    assert_tensorboard_matches_jsonl,
+    cli_args,
+    rows,
+    tiny_config,
+)
 from torch_ref.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +51,18 @@ def test_csv_carries_every_metric(reference_run: Path):
     assert_csv_matches_jsonl(reference_run)
 
 
+def test_tensorboard_has_every_scalar(reference_run: Path):
+    """logger=auto with tensorboardX installed: RUN_DIR/tb holds the rows of metrics.jsonl, read back by TensorBoard."""
+    assert list((reference_run / "tb").glob("events.out.tfevents.*"))
+    assert_tensorboard_matches_jsonl(reference_run)
+
+
+def test_logger_none_writes_no_events(tmp_path: Path):
+    run_dir = tmp_path / "quiet"
+    assert cli(cli_args("torch", 100, run_dir, "logger=none")) == 0
+    assert not (run_dir / "tb").exists() and rows(run_dir, "train")
+
+
 def test_same_seed_gives_identical_losses(reference_run: Path, tmp_path: Path):
     again = tmp_path / "again"
     assert cli(cli_args("torch", 250, again)) == 0
@@ -71,10 +89,11 @@ def test_kill_during_checkpoint_write_leaves_a_resumable_run(reference_run: Path
     latest = (run_dir / "checkpoints" / "latest.json").read_text()
     assert '"agent_step": 100' in latest  # the previous checkpoint is still the valid one
     assert cli(["train", "--resume", str(run_dir), "--no-progress"]) == 0
-    # rows up to the kill are kept, the resumed run repeats steps 150-200 from the checkpoint at 100
-    full = rows(reference_run)
-    got = rows(run_dir)
-    assert got[-len(full[4:]):] == full[4:]
+    # the rows the killed process logged after its checkpoint at 100 (150, 200) are dropped on resume and logged
+    # again by the resumed run: every step once, as in the uninterrupted run; TensorBoard purges them alike
+    assert rows(run_dir) == rows(reference_run)
+    assert_csv_matches_jsonl(run_dir)
+    assert_tensorboard_matches_jsonl(run_dir)
 
 
 def test_nan_guard_stops_with_step_and_name(tmp_path: Path, monkeypatch, capsys):

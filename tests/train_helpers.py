@@ -46,3 +46,31 @@ def assert_csv_matches_jsonl(run_dir: Path) -> None:
         for got, want in zip(table, jsonl, strict=True):
             assert {k for k, v in got.items() if v != ""} == set(want), (name, want["agent_step"])
             assert all(float(got[k]) == float(v) for k, v in want.items()), (name, want["agent_step"])
+
+
+def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of RUN_DIR/tb as TensorBoard itself reads it: tag -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(Path(run_dir) / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def assert_tensorboard_matches_jsonl(run_dir: Path) -> None:
+    """RUN_DIR/tb holds each numeric value of metrics.jsonl as `<kind>/<key>` at its env step, once, float32-exact."""
+    import numpy as np
+
+    want: dict[str, list[tuple[int, float]]] = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        for key, value in row.items():
+            if key in ("kind", "env_step", "agent_step") or not isinstance(value, (int, float)):
+                continue
+            want.setdefault(f"{row['kind']}/{key}", []).append((row["env_step"], float(value)))
+    got = tensorboard_scalars(run_dir)
+    assert set(got) == set(want), set(got) ^ set(want)
+    for tag, points in want.items():
+        assert [s for s, _ in got[tag]] == [s for s, _ in points], tag
+        np.testing.assert_array_equal(np.float32([v for _, v in got[tag]]), np.float32([v for _, v in points]),
+                                      err_msg=tag)

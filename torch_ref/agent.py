@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from harness import noise as noise_specs
 from harness.config import Config
+from harness.schedule import policy_noise_std_at
 from torch_ref import math as tmath
 from torch_ref import noise as tnoise
 from torch_ref.planner import plan
@@ -29,7 +30,8 @@ def td_target(model: WorldModel, cfg: Config, next_z: torch.Tensor, reward: torc
               pi_eps: torch.Tensor, q_pair: torch.Tensor) -> torch.Tensor:
     """td = r + gamma * min_{2 target heads} Q(next_z, a'), a' ~ pi(next_z); no dropout on targets."""
     action, _ = model.pi(next_z, pi_eps)
-    return reward + cfg.discount * model.Q(next_z, action, return_type="min", pair=q_pair, target=True)
+    return reward + cfg.discount * model.Q(next_z, action, return_type="min", pair=q_pair, target=True,
+                                           heads_first=True)
 
 
 def world_model_loss(model: WorldModel, cfg: Config, obs: torch.Tensor, action: torch.Tensor,
@@ -83,7 +85,7 @@ def policy_loss(model: WorldModel, cfg: Config, scale_value: torch.Tensor, zs: t
     Returns (loss, new_scale_value, metrics).
     """
     action, info = model.pi(zs, pi_eps)
-    qs = model.Q(zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep)
+    qs = model.Q(zs, action, return_type="avg", pair=q_pair, detach=True, keep_mask=q_keep, heads_first=True)
     q_mean = qs.mean().detach()
     new_scale = scale_update(scale_value, qs[0], cfg.tau)
     qs = qs * (1 / new_scale)
@@ -211,13 +213,15 @@ class TDMPC2:
     # -- acting ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     # random wrapper: draws noise with its framework's RNG, then calls a compared core
-    def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False) -> torch.Tensor:  # parity: not compared
-        """Actions (E, A) for observations (E, obs_dim): MPPI (official) or the configured collector."""
+    def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False,  # parity: not compared
+            env_step: int = 0) -> torch.Tensor:
+        """Actions (E, A) for observations (E, obs_dim): MPPI (official) or the configured collector (its noise
+        std at `env_step`, the env steps done: harness.schedule.policy_noise_std_at)."""
         cfg = self.cfg
         E = obs.shape[0]
         if not eval_mode and cfg.collector == "policy":
             n = self.draw(noise_specs.policy_collector_noise(cfg, E))
-            return policy_act(self.model, obs, cfg.policy_noise_std, n["action_noise"])
+            return policy_act(self.model, obs, policy_noise_std_at(cfg, env_step), n["action_noise"])
         if not cfg.mpc:
             n = self.draw(noise_specs.pi_noise((E,), cfg))
             return pi_act(self.model, obs, n["eps"], eval_mode)
@@ -226,6 +230,14 @@ class TDMPC2:
         res = plan(self.model, cfg, obs, warm[:E], t0, n, eval_mode=eval_mode)
         warm[:E] = res.mean
         return res.action
+
+    # -- Phase 1c: periodic Q reset (config q_reset_every_env_steps; harness.schedule.q_reset_due) -----------
+    @torch.no_grad()
+    def reset_q(self) -> None:
+        """Online Q ensemble <- target ensemble; the Q parameters' Adam state (moments, step) starts afresh."""
+        for dst, src in zip(self.model._Qs.parameters(), self.model._target_Qs.parameters(), strict=True):
+            dst.copy_(src)
+            self.optim.state.pop(dst, None)
 
     # -- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:  # parity: not compared (checkpoint bookkeeping; exact resume is tested in tests/)

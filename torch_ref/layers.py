@@ -88,22 +88,29 @@ class QEnsemble(nn.Module):
         self.act = nn.Mish()
 
     def forward(self, x: torch.Tensor, keep_mask: torch.Tensor | None = None,
-                detach: bool = False) -> torch.Tensor:
-        """x (..., in) shared by every head -> logits (num_q, ..., out)."""
+                detach: bool = False, heads: torch.Tensor | None = None) -> torch.Tensor:
+        """x (..., in) shared by every head -> logits (num_q, ..., out).
+
+        `heads` (k,) evaluates only those heads (their parameters gathered first; keep_mask still has all
+        num_q heads and is gathered alike) -> (k, ..., out): the same logits as `forward(x)[heads]`."""
         lead = x.shape[:-1]
-        h = x.reshape(1, -1, x.shape[-1]).expand(self.num_q, -1, -1)
+        n = self.num_q if heads is None else heads.shape[0]
+        pick = (lambda t: t) if heads is None else (lambda t: t[heads])
+        if keep_mask is not None:
+            keep_mask = pick(keep_mask)
+        h = x.reshape(1, -1, x.shape[-1]).expand(n, -1, -1)
         for i, layer in enumerate(self.params):
-            w, b = layer.weight, layer.bias
+            w, b = pick(layer.weight), pick(layer.bias)
             if detach:
                 w, b = w.detach(), b.detach()
             h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
             if i == 0 and keep_mask is not None:
-                h = h * keep_mask.reshape(self.num_q, -1, h.shape[-1]) * (1.0 / (1.0 - self.dropout))
+                h = h * keep_mask.reshape(n, -1, h.shape[-1]) * (1.0 / (1.0 - self.dropout))
             if hasattr(layer, "ln"):
-                g, beta = layer.ln.weight, layer.ln.bias
+                g, beta = pick(layer.ln.weight), pick(layer.ln.bias)
                 if detach:
                     g, beta = g.detach(), beta.detach()
                 h = F.layer_norm(h, h.shape[-1:], eps=LN_EPS) * g.unsqueeze(1) + beta.unsqueeze(1)
                 h = self.act(h)
-        return h.reshape(self.num_q, *lead, h.shape[-1])
+        return h.reshape(n, *lead, h.shape[-1])
 

@@ -19,7 +19,7 @@ from harness.checkpoints import read_latest, require_checkpoint
 from harness.config import Config
 from harness.noise import NoiseSpec
 from harness.runlog import NonFiniteError, RunLog, update_row
-from harness.schedule import Schedule
+from harness.schedule import Schedule, q_reset_due
 from torch_ref import checkpoint
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
@@ -119,7 +119,9 @@ class Trainer:
         """eval_episodes episodes side by side on the eval envs, MPPI in eval mode; mean undiscounted return."""
         obs, _ = self.eval_env.reset()
         total = np.zeros(self.cfg.eval_episodes)
-        for t in range(self.cfg.episode_length):
+        steps = tqdm(range(self.cfg.episode_length), desc=f"eval ({self.cfg.eval_episodes} episodes)", leave=False,
+                     unit="step", disable=not self.progress, dynamic_ncols=True)
+        for t in steps:
             t0 = torch.full((self.cfg.eval_episodes,), t == 0, device=self.device)
             action = self.agent.act(self._tensor(obs), t0, eval_mode=True)
             obs, reward, _, _, _ = self.eval_env.step(action.cpu().numpy())
@@ -150,7 +152,7 @@ class Trainer:
         if self.sched.random_actions(self.iteration):
             return self.agent.draw({"a": NoiseSpec((E, A), "uniform")})["a"]
         t0 = torch.full((E,), self.buffer.t == 0, device=self.device)
-        return self.agent.act(self._tensor(obs), t0)
+        return self.agent.act(self._tensor(obs), t0, env_step=self.sched.env_step(self.iteration))
 
     def _log_eval(self) -> None:
         reward = self.evaluate()
@@ -186,7 +188,12 @@ class Trainer:
                                      _last_checkpoint(self.run_dir))
             self.buffer.add(self._tensor(next_obs), action, self._tensor(reward))
             ep_return += reward
-            for _ in range(sched.updates_after(it)):
+            if q_reset_due(cfg, it):  # Phase 1c: online Q <- target Q, fresh Q Adam state (off by default)
+                self.agent.reset_q()
+            n_updates = sched.updates_after(it)
+            pretraining = it == cfg.seed_iterations - 1  # the one-off pre-training updates after the seed phase
+            for _ in tqdm(range(n_updates), desc="pre-training updates", leave=False, unit="update",
+                          disable=not (self.progress and pretraining), dynamic_ncols=True):
                 metrics = self.agent.update(self.buffer.sample(self.agent.generator), env_steps=sched.env_step(it + 1))
                 _check_finite(metrics, sched.agent_step(it + 1), self.run_dir)
                 for k, v in metrics.items():
@@ -221,6 +228,7 @@ class Trainer:
         if sched.episode_end(self.iteration - 1) and self.iteration > 0:
             self.save()  # the final checkpoint (only at an episode boundary: resume restarts at a reset)
         self._save_final_model()
+        self.log.close()
         return {"run_dir": str(self.run_dir), "agent_steps": sched.agent_step(self.iteration),
                 "env_steps": sched.env_step(self.iteration), "last_train": last}
 

@@ -87,21 +87,31 @@ class WorldModel(nn.Module):
         return action, info
 
     def Q(self, z: torch.Tensor, a: torch.Tensor, return_type: str = "min", pair: torch.Tensor | None = None,
-          target: bool = False, detach: bool = False, keep_mask: torch.Tensor | None = None) -> torch.Tensor:
+          target: bool = False, detach: bool = False, keep_mask: torch.Tensor | None = None,
+          heads_first: bool = False) -> torch.Tensor:
         """'all' -> logits (num_q, ..., bins); 'min'/'avg' -> (..., 1) over the 2 heads in `pair`.
 
         `pair` is (2,) shared by every leading index, or (E, 2) with one pair per leading index E
         (batched planning: one pair per env, as one official `_plan` call per env would draw).
+        `heads_first` (a (2,) pair): evaluate only the pair's 2 heads instead of all num_q and selecting (the
+        same values; the official code computes all heads): the TD target and the policy loss use it.
         """
         if return_type not in ("min", "avg", "all"):
             raise ValueError(f"return_type must be min, avg or all, got {return_type!r}")
         net = self._target_Qs if target else self._Qs
-        out = net(torch.cat([z, a], dim=-1), keep_mask=keep_mask, detach=detach)
-        if return_type == "all":
-            return out
-        if pair is None:
-            raise ValueError("Q(return_type='min'/'avg') needs the head pair (2 distinct indices)")
-        q = tmath.two_hot_inv(select_pair(out, pair), self.cfg)
+        x = torch.cat([z, a], dim=-1)
+        if heads_first and return_type != "all":
+            if pair is None or pair.ndim != 1:
+                raise ValueError("Q(heads_first=True) needs one (2,) head pair shared by every index")
+            logits = net(x, keep_mask=keep_mask, detach=detach, heads=pair)
+        else:
+            out = net(x, keep_mask=keep_mask, detach=detach)
+            if return_type == "all":
+                return out
+            if pair is None:
+                raise ValueError("Q(return_type='min'/'avg') needs the head pair (2 distinct indices)")
+            logits = select_pair(out, pair)
+        q = tmath.two_hot_inv(logits, self.cfg)
         return q.min(0).values if return_type == "min" else q.sum(0) / 2
 
     @torch.no_grad()
