@@ -95,21 +95,24 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def open_sinks(logger: str, run_dir: Path, config: dict[str, Any], wandb_project: str, resume: bool = False,
-               resume_step: int | None = None) -> list[ScalarSink]:
-    """The sinks `logger` asks for; a missing library that was asked for explicitly is a ValueError saying what
-    to install. `resume_step`: the env step a resumed run continues from (later TensorBoard events are purged)."""
+def require_installed(logger: str) -> None:
+    """A ValueError saying what to install when `logger` names a library that is missing (checked up front)."""
     if logger not in LOGGERS:
         raise ValueError(f"config field 'logger': {logger!r} is not one of {LOGGERS}")
+    if logger == "tensorboard" and not installed("tensorboardX"):
+        raise ValueError("logger=tensorboard needs tensorboardX: pip install 'tdmpc-parity[log]' (or logger=none)")
+    if logger == "wandb" and not installed("wandb"):
+        raise ValueError("logger=wandb needs wandb: pip install wandb (or logger=tensorboard / none)")
+
+
+def open_sinks(logger: str, run_dir: Path, config: dict[str, Any], wandb_project: str, resume: bool = False,
+               resume_step: int | None = None) -> list[ScalarSink]:
+    """The sinks `logger` asks for (`require_installed` first). `resume_step`: the env step a resumed run
+    continues from (later TensorBoard events are purged)."""
+    require_installed(logger)
     sinks: list[ScalarSink] = []
-    if logger in ("auto", "tensorboard", "wandb"):
-        if installed("tensorboardX"):
-            sinks.append(TensorBoardSink(run_dir, purge_step=resume_step))
-        elif logger == "tensorboard":
-            raise ValueError("logger=tensorboard needs tensorboardX: pip install 'tdmpc-parity[log]' "
-                             "(or logger=none)")
+    if logger in ("auto", "tensorboard", "wandb") and installed("tensorboardX"):
+        sinks.append(TensorBoardSink(run_dir, purge_step=resume_step))
     if logger == "wandb":
-        if not installed("wandb"):
-            raise ValueError("logger=wandb needs wandb: pip install wandb (or logger=tensorboard / none)")
         sinks.append(WandbSink(run_dir, config, wandb_project, resume=resume))
     return sinks

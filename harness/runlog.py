@@ -35,7 +35,7 @@ import numpy as np
 from harness.checkpoints import read_latest
 from harness.config import Config, config_from_dict
 from harness.fsutil import atomic_file, atomic_write_text
-from harness.loggers import open_sinks, scalars_of
+from harness.loggers import open_sinks, require_installed, scalars_of
 
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
 GLASS_ACTIVE = "glass_active"
@@ -90,19 +90,32 @@ class RunLog:
             data = cfg.to_dict()
             data["_meta"] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}
             atomic_write_text(self.dir / CONFIG_FILE, json.dumps(data, indent=2, sort_keys=True))
+        require_installed(cfg.logger)  # a missing logger library is refused before the run starts
+        self.cfg, self.resume = cfg, resume
+        self.sinks: list = []
+        self._started = False
+        self._csv_fields: dict[str, list[str]] = {}
+
+    def _start(self) -> None:
+        """On the first write, not before: a run refused after this object exists (a resumed checkpoint of
+        another run) leaves the folder untouched. A resumed run drops the rows and dumps past its checkpoint
+        (the run logs them again); then the CSV headers are read and the scalar loggers opened."""
+        if self._started:
+            return
+        self._started = True
         resume_step = None
-        found = read_latest(self.dir) if resume else None
+        found = read_latest(self.dir) if self.resume else None
         if found is not None:
             agent_step = int(found[1]["agent_step"])
             self._drop_rows_after(agent_step)
-            resume_step = agent_step * cfg.action_repeat + 1  # TensorBoard purges its later events
-        self._csv_fields: dict[str, list[str]] = {}
+            resume_step = agent_step * self.cfg.action_repeat + 1  # TensorBoard purges its later events
         for kind, name in CSV_FILES.items():
             path = self.dir / name
             if path.exists() and path.stat().st_size > 0:
                 with path.open() as fh:
                     self._csv_fields[kind] = next(csv.reader(fh))
-        self.sinks = open_sinks(cfg.logger, self.dir, cfg.to_dict(), cfg.wandb_project, resume, resume_step)
+        self.sinks = open_sinks(self.cfg.logger, self.dir, self.cfg.to_dict(), self.cfg.wandb_project, self.resume,
+                                resume_step)
 
     def _drop_rows_after(self, agent_step: int) -> None:
         """Rewrite metrics.jsonl and the CSVs without rows past `agent_step`; delete later Glass dumps."""
@@ -128,6 +141,7 @@ class RunLog:
 
     def log(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
         """Append one row of `kind`; returns the row as written (plain Python numbers)."""
+        self._start()
         clean = {"kind": kind, **{k: _plain(v) for k, v in row.items()}}
         with (self.dir / METRICS_FILE).open("a") as fh:
             fh.write(json.dumps(clean, allow_nan=True) + "\n")
@@ -161,6 +175,7 @@ class RunLog:
             writer.writerows([*old_rows, row])
 
     def save_glass_matrices(self, agent_step: int, matrices: dict[str, np.ndarray]) -> Path:
+        self._start()
         out = self.dir / GLASS_DIR
         out.mkdir(exist_ok=True)
         path = out / f"step_{agent_step:010d}.npz"

@@ -50,12 +50,15 @@ def test_resume_drops_rows_and_dumps_after_the_checkpoint(tmp_path: Path):
     (run / "checkpoints" / "step_000000000200").mkdir(parents=True)
     write_latest(run, 200, "torch", [])
     log = RunLog(run, cfg, resume=True)
+    assert len(read_metrics(run, "train")) == 6  # nothing is touched before the resumed run writes
+    log.log("eval", {"agent_step": 200, "env_step": 400, "episode_reward": 1.0})  # its first write
     assert [r["agent_step"] for r in read_metrics(run, "train")] == [50, 100, 150, 200]
     assert sorted(p.name for p in (run / "glass").glob("*.npz")) == ["step_0000000100.npz", "step_0000000200.npz"]
-    assert (run / "metrics.csv").read_text().count("\n") == 5 and (run / "eval.csv").read_text().count("\n") == 3
+    assert (run / "metrics.csv").read_text().count("\n") == 5 and (run / "eval.csv").read_text().count("\n") == 4
     _log_rows(log, range(250, 351, 50))  # the resumed run logs 250, 300 again, then 350
     log.close()
     assert [r["agent_step"] for r in read_metrics(run, "train")] == [50, 100, 150, 200, 250, 300, 350]
+    assert [r["agent_step"] for r in read_metrics(run, "eval")] == [100, 200, 200, 300]
     assert_tensorboard_matches_jsonl(run)  # TensorBoard purged its events past the checkpoint: no step twice
 
 
@@ -95,7 +98,9 @@ def test_wandb_gets_the_tensorboard_scalars(tmp_path: Path, fake_wandb: list):
     assert fake_wandb[-1] == ("finish",)
     assert (run / "tb").exists()  # TensorBoard as well, when installed
     again = RunLog(run, _cfg("logger=wandb"), resume=True)  # a resumed run continues the same W&B run
-    assert fake_wandb[-1][1]["id"] == init["id"] and fake_wandb[-1][1]["resume"] == "allow"
+    again.log("eval", {"agent_step": 100, "env_step": 200, "episode_reward": 2.0})
+    init_again = next(c for c in reversed(fake_wandb) if c[0] == "init")[1]
+    assert init_again["id"] == init["id"] and init_again["resume"] == "allow"
     again.close()
 
 
@@ -107,6 +112,8 @@ def test_logger_not_installed_is_a_clear_error(tmp_path: Path, monkeypatch):
     with pytest.raises(ValueError, match=r"logger=tensorboard needs tensorboardX"):
         RunLog(tmp_path / "b", _cfg("logger=tensorboard"))
     log = RunLog(tmp_path / "c", _cfg())  # auto: quietly without
-    assert log.sinks == [] and json.loads((tmp_path / "c" / "config.json").read_text())["logger"] == "auto"
+    log.log("eval", {"agent_step": 0, "env_step": 0, "episode_reward": 1.0})
+    assert log.sinks == [] and not (tmp_path / "c" / "tb").exists()
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["logger"] == "auto"
     with pytest.raises(ValueError, match="config field 'logger'"):
         _cfg("logger=mlflow")
