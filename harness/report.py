@@ -220,6 +220,14 @@ def match_key(info: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((k, info[k]) for k in MATCH_FIELDS[info["bench"]])
 
 
+def pairs_by_settings(data: ReportData) -> list[tuple[tuple[Any, ...], dict[str, Pair]]]:
+    """The matched pairs grouped by settings (`match_key`), one Pair per machine, sorted by settings."""
+    by_key: dict[tuple[Any, ...], dict[str, Pair]] = {}
+    for p in data.pairs:
+        by_key.setdefault(match_key(p.torch.info), {})[p.machine] = p
+    return sorted(by_key.items(), key=lambda kv: str(kv[0]))
+
+
 def series_key(rec: Record) -> tuple[Any, ...]:
     """One row of the absolute table: backend, profile and the settings."""
     return (rec.backend, rec.info["profile"], match_key(rec.info))
@@ -431,11 +439,8 @@ def _matched_section(data: ReportData, slugs: list[str]) -> list[str]:
            "bootstrap of the per-round times, † = quartile bounds]. Never divided across machines.", ""]
     if not data.pairs:
         return out + ["_No machine has torch and JAX records with matching settings._", ""]
-    rows: dict[tuple[Any, ...], dict[str, Pair]] = {}
-    for p in data.pairs:
-        rows.setdefault(match_key(p.torch.info), {})[p.machine] = p
     body = []
-    for _, by_m in sorted(rows.items(), key=lambda kv: str(kv[0])):
+    for _, by_m in pairs_by_settings(data):
         info = next(iter(by_m.values())).torch.info
         cells = []
         for s in slugs:
@@ -730,11 +735,8 @@ def speedup_figure(data: ReportData):
     if not data.pairs:
         return None
     slugs = sorted(data.machines)
-    by_key: dict[tuple[Any, ...], dict[str, Pair]] = {}
-    for p in data.pairs:
-        by_key.setdefault(match_key(p.torch.info), {})[p.machine] = p
     rows = []
-    for key, by_m in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+    for key, by_m in pairs_by_settings(data):
         info = next(iter(by_m.values())).torch.info
         rows.append((f"{key[0][1]}: {settings_label(info)}",
                      [Bar("speedup", f"{key[0][1]}|{settings_label(info)}",

@@ -21,9 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from harness.config import Config
+from harness.profile import STAGES
 from jax_impl.train import Clock, Programs
-
-STAGES = ("act", "env", "buffer", "update")
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:

@@ -21,13 +21,12 @@ import torch
 
 from harness.config import Config
 from harness.noise import NoiseSpec
+from harness.profile import STAGES
 from harness.schedule import Schedule
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
 from torch_ref.env import make_vector_env
 from torch_ref.train import _check_finite
-
-STAGES = ("act", "env", "buffer", "update")
 
 
 def _sync(device: torch.device) -> None:
