@@ -37,6 +37,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,7 +45,7 @@ import pytest
 
 from bench.budget import Budget, BudgetSkip, case_priority
 from bench.harness_utils import XLA_ENV, BenchSizes, benchmarks_disabled, has_gpu, set_active_budget, sizes_from_config
-from harness.benchmeta import BenchProfile, bench_version, get_bench_profile, validate_extra_info
+from harness.benchmeta import MATMUL_PRECISIONS, BenchProfile, bench_version, get_bench_profile, validate_extra_info
 from harness.fsutil import atomic_file
 from harness.machine import load_average, machine_info, machine_slug
 from harness.tasks import TASKS
@@ -58,6 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tdmpc-parity benchmarks")
     group.addoption("--bench-profile", choices=("cpu", "gpu"), default="cpu",
                     help="benchmark size: cpu (tiny model, minutes on 2 cores) or gpu (official 5M model)")
+    group.addoption("--bench-precision", choices=MATMUL_PRECISIONS, default="highest",
+                    help="the agents' matmul_precision (recorded per record; the report pairs only equal modes)")
     group.addoption("--bench-task", metavar="NAME", default=None,
                     help="task of every case (default: cartpole-swingup for cpu, hopper-hop for gpu)")
     group.addoption("--bench-results", metavar="DIR", default=None,
@@ -246,8 +249,10 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 @pytest.fixture(scope="session")
 def bench_profile(request: pytest.FixtureRequest) -> BenchProfile:
-    """The `--bench-profile` settings: model label and config values, rounds and warm-up rounds."""
-    return get_bench_profile(request.config.getoption("bench_profile"))
+    """The `--bench-profile` settings: model label and config values (+ `--bench-precision`), rounds and
+    warm-up rounds."""
+    bp = get_bench_profile(request.config.getoption("bench_profile"))
+    return replace(bp, values={**bp.values, "matmul_precision": request.config.getoption("bench_precision")})
 
 
 @pytest.fixture(scope="session")

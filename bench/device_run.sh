@@ -3,6 +3,10 @@
 #
 #   bash bench/device_run.sh [--bundle DIR] [--out DIR] [--target DIR] [--commit ID] [--python PY]
 #                            [--profile gpu|cpu] [--budget SECONDS] [--case-seconds S] [--total S] [-- PYTEST_ARGS]
+#   bash bench/device_run.sh --learning MINUTES [--bundle DIR] [--out DIR] ... [-- DEVICE_LEARNING_ARGS]
+#
+# --learning MINUTES: after the install, the learning protocol's shortened mode instead of the benchmark
+# (python -m bench.device_learning: hopper-hop, 5 seeds per backend, trained for MINUTES, curves + projection).
 #
 # Run from anywhere; it works in the repository root. Needs only the bundle (python -m bench.device_bundle),
 # never a package index. Everything it writes goes to --out (default $OUT, else device_out/): the log
@@ -17,6 +21,7 @@ BUNDLE=.device_bundle
 TARGET=${TMPDIR:-/tmp}/tdmpc-device-site
 COMMIT=${TDMPC_COMMIT:-}
 RUN_ARGS=()
+LEARNING=
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) BUNDLE=$2; shift 2 ;;
@@ -25,6 +30,7 @@ while [ $# -gt 0 ]; do
     --commit) COMMIT=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
     --profile|--budget|--case-seconds|--smoke-timeout|--total) RUN_ARGS+=("$1" "$2"); shift 2 ;;
+    --learning) LEARNING=$2; shift 2 ;;
     --) RUN_ARGS+=("$@"); break ;;
     *) echo "device_run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -65,7 +71,12 @@ fi
 echo "installed in $(( $(date +%s) - t0 )) s"
 export PYTHONPATH="$TARGET:$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 
-"$PY" -m bench.device_run --out "$OUT_DIR" "${RUN_ARGS[@]}"
+if [ -n "$LEARNING" ]; then
+  [ "${RUN_ARGS[0]:-}" = "--" ] && RUN_ARGS=("${RUN_ARGS[@]:1}")  # what follows -- goes to device_learning
+  "$PY" -m bench.device_learning --out "$OUT_DIR" --minutes "$LEARNING" "${RUN_ARGS[@]}"
+else
+  "$PY" -m bench.device_run --out "$OUT_DIR" "${RUN_ARGS[@]}"
+fi
 rc=$?
 echo "== device_run.sh: exit $rc"
 exit $rc

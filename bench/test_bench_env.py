@@ -42,7 +42,8 @@ def test_bench_env_step(benchmark, bench_profile, sizes, case) -> None:
     backend, n_envs = case
     import_backend(backend)
     label = profile_label(n_envs, sizes)
-    cfg = config_for(bench_profile, sizes, backend, config_profile(label), n_envs=n_envs)
+    # the physics' own precision whatever --bench-precision (jax_impl.runtime.PHYSICS_PRECISION; dm_control: C)
+    cfg = config_for(bench_profile, sizes, backend, config_profile(label), n_envs=n_envs, matmul_precision="highest")
     K = sizes.env_steps_per_call
     info = dict(bench="env_step", agent_steps_per_call=K * n_envs, updates_per_call=0, profile=label)
 

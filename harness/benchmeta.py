@@ -40,7 +40,10 @@ BENCHES = ("env_step", "plan", "update", "train_iteration")
 PROFILES = ("official", "fast", "custom")
 COLLECTORS = ("mppi", "policy", "random", "none")
 DTYPES = ("float32", "float64")
-MATMUL_PRECISIONS = ("highest", "high")
+MATMUL_PRECISIONS = ("highest", "high", "bf16")
+# choices added after a bench version was fixed, hashed as they were then: a new allowed value changes the
+# meaning of no existing record (records of the new value differ in the field, which the report matches on)
+_VERSIONED_CHOICES: dict[str, tuple[str, ...]] = {"matmul_precision": ("highest", "high")}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ SCHEMA: dict[str, FieldSpec] = {
     "params": FieldSpec("int", "learnable parameters (target ensemble not counted)", minimum=1),
     "glass": FieldSpec("bool", "Glass regulariser enabled"),
     "dtype": FieldSpec("str", "parameter / activation dtype", DTYPES),
-    "matmul_precision": FieldSpec("str", "'highest' = TF32 off, 'high' = TF32 allowed", MATMUL_PRECISIONS),
+    "matmul_precision": FieldSpec("str", "the agent's matmuls: 'highest' = float32 (TF32 off), 'high' = TF32 "
+                                  "allowed, 'bf16' = linear layers in bfloat16", MATMUL_PRECISIONS),
     "device": FieldSpec("str", "device the call ran on, e.g. 'cpu' or 'cuda:0 NVIDIA H100'"),
     "compile_seconds": FieldSpec("number", "untimed compile / first-call seconds", minimum=0),
     "obs_dim": FieldSpec("int", "observation size", minimum=1),
@@ -141,8 +145,8 @@ def bench_version() -> str:
     """12-hex-digit hash of the schema, the semantics text and the bench profiles' model settings."""
     payload = {
         # the task list is not part of the version: adding a task changes no record's meaning
-        "schema": {k: [s.kind, list(s.choices) if s.choices and k != "task" else None, s.minimum]
-                   for k, s in SCHEMA.items()},
+        "schema": {k: [s.kind, list(_VERSIONED_CHOICES.get(k, s.choices)) if s.choices and k != "task" else None,
+                       s.minimum] for k, s in SCHEMA.items()},
         "semantics": SEMANTICS,
         "models": BENCH_MODELS,
     }

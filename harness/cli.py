@@ -122,6 +122,9 @@ def _default_run_dir(cfg: Config, seeds: list[int]) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise CLIError(f"--max-minutes must be > 0, got {args.max_minutes:g}")
+    budget = None if args.max_minutes is None else args.max_minutes * 60.0
     if args.resume:
         if args.overwrite:
             raise CLIError("--resume and --overwrite exclude each other")
@@ -144,8 +147,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         mod = backend_module(cfg.backend, "train")
         if multi:  # a --seeds run: RUN_DIR/seed_<s>/ per seed
             seeds = [int(d.name[5:]) for d in seed_dirs]
-            return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress)
-        return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress)
+            return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress,
+                                   max_seconds=budget)
+        return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress, max_seconds=budget)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed] if args.seed is not None else []
     extra: dict[str, Any] = {"seed": seeds[0]} if seeds else {}  # else the config's seed (default 1)
     if args.steps is not None:
@@ -159,8 +163,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if len(seeds) > 1:
         if cfg.backend != "jax":
             raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
-        return mod.train_seeds(cfg, seeds, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
-    return mod.train(cfg, run_dir, overwrite=args.overwrite, progress=not args.no_progress)
+        return mod.train_seeds(cfg, seeds, run_dir, overwrite=args.overwrite, progress=not args.no_progress,
+                               max_seconds=budget)
+    return mod.train(cfg, run_dir, overwrite=args.overwrite, progress=not args.no_progress, max_seconds=budget)
 
 
 def _saved_values(cfg: Config) -> dict[str, Any]:
@@ -350,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR with its saved config (default: none, a new run)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for logs and CI)")
+    p.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                   help="wall-clock budget: stop at the first episode end after M minutes (checkpointed; continue "
+                        "with --resume) (default: none, run all --steps)")
     p.set_defaults(func=cmd_train)
 
     p = add("info", "print the resolved config and parameter counts as JSON", epilog=_task_table())

@@ -151,7 +151,9 @@ class Config:
     backend: str = "torch"  # "torch" | "jax"
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     dtype: str = "float32"  # "float32" | "float64"
-    matmul_precision: str = "highest"  # "highest" (TF32 off) | "high" (TF32 allowed, as official HEAD)
+    # the agent's matmuls, set per computation (jax_impl/torch_ref runtime.py): "highest" (float32, TF32 off) |
+    # "high" (TF32 allowed on CUDA, as official HEAD) | "bf16" (linear layers in bfloat16, the rest float32)
+    matmul_precision: str = "highest"
     n_envs: int = 1
     updates_per_step: float = 1.0  # gradient updates per agent step (per env step of one env)
     collector: str = "mppi"  # "mppi" (official) | "policy" (pi + Gaussian noise, the seed's code)
@@ -171,6 +173,7 @@ class Config:
     action_repeat: int = 2
     mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU); "warp" is refused by jax_impl/env.py
     save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
+    video_every: int = 0  # env steps between rollout videos RUN_DIR/videos/ (harness/training_video.py); 0 = off
     devices: int = 0  # JAX: devices the --seeds axis is sharded over (0 = all visible, as many as divide the seeds)
     logger: str = "auto"  # scalars to RUN_DIR/tb when tensorboardX is installed: auto | tensorboard | wandb | none
     wandb_project: str = "tdmpc-parity"  # the W&B project of logger=wandb
@@ -265,7 +268,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "profile": tuple(PROFILES) + ("custom",),
     "backend": ("torch", "jax"),
     "dtype": ("float32", "float64"),
-    "matmul_precision": ("highest", "high"),
+    "matmul_precision": ("highest", "high", "bf16"),
     "collector": ("mppi", "policy"),
     "mjx_impl": ("jax", "warp"),
     "logger": ("auto", "tensorboard", "wandb", "none"),
@@ -303,6 +306,7 @@ def validate_config(cfg: Config) -> None:
     for name in positive_ints:
         _require(getattr(cfg, name) >= 1, name, f"must be >= 1, got {getattr(cfg, name)}")
     _require(cfg.save_every >= 0, "save_every", f"must be >= 0, got {cfg.save_every}")
+    _require(cfg.video_every >= 0, "video_every", f"must be >= 0 (0: no videos), got {cfg.video_every}")
     _require(cfg.devices >= 0, "devices", f"must be >= 0 (0 = all visible), got {cfg.devices}")
     _require(cfg.num_q >= 2, "num_q", f"the Q ensemble needs at least 2 heads (min/avg of 2), got {cfg.num_q}")
     _require(cfg.num_elites <= cfg.num_samples, "num_elites",
@@ -324,6 +328,8 @@ def validate_config(cfg: Config) -> None:
              f"latent_dim={cfg.latent_dim} is not a multiple of simnorm_dim={cfg.simnorm_dim}")
     _require(cfg.discount_denom > 0, "discount_denom", "must be > 0")
     _require(0 < cfg.discount_min <= cfg.discount_max < 1, "discount_min", "need 0 < min <= max < 1")
+    _require(cfg.matmul_precision != "bf16" or cfg.dtype == "float32", "matmul_precision",
+             f"bf16 compute keeps float32 parameters and needs dtype=float32, got dtype={cfg.dtype}")
     _require(cfg.policy_noise_std >= 0, "policy_noise_std", "must be >= 0")
     if cfg.policy_noise_end is not None:
         _require(cfg.policy_noise_end >= 0, "policy_noise_end", f"must be >= 0, got {cfg.policy_noise_end}")

@@ -21,7 +21,8 @@ fold_in(PRNGKey(seed), 10_000 + i) (JAX); `--seed` defaults to the config's. Pri
 Files in `--out` (default RUN_DIR/eval/, or eval/ beside a weights file):
   eval.json        the numbers below and what was loaded
   episodes.csv     episode, return (+ share_k per cluster with Glass)
-  rollout.npz      latents (N, L+1, Z) of o_0..o_L per episode; with Glass q (N, L+1, K) = c(z) S, the
+  rollout.npz      returns (N,); rewards (N, L): the reward r_t of each agent step t (the return is their running
+                   sum); latents (N, L+1, Z) of o_0..o_L per episode; with Glass q (N, L+1, K) = c(z) S, the
                    latents' cluster probabilities; with a video frame_step (F,) and, with the overlay,
                    frame_cluster (F,): the cluster drawn on each frame
   rollout.mp4      `--video [PATH]`: episode 0 at the env's full frame rate: F = 1 + L x action_repeat frames,
@@ -34,6 +35,8 @@ Files in `--out` (default RUN_DIR/eval/, or eval/ beside a weights file):
                    +-5 agent steps around the best frame
   return_vs_cluster.png  with Glass: per episode and cluster k, the share of the L agent steps t = 0..L-1 whose
                    argmax_k q_k(z_t) is k, against the episode's return (one colour per cluster)
+  rollout_clusters_<i>.png  with Glass, for the first ROLLOUT_CHARTS episodes i: over env steps, the reward r_t and
+                   the return so far on top, argmax_k q_k(z_t) below as a colour band (harness/plots_glass.py)
 """
 
 from __future__ import annotations
@@ -51,15 +54,18 @@ import numpy as np
 from harness.config import Config, load_config
 
 GALLERY_CLIP_STEPS = 5  # agent steps either side of a prototype's best frame in its clip
+ROLLOUT_CHARTS = 3  # episodes with a reward-and-cluster chart
 
 
 @dataclass
 class EpisodeRecord:
-    """One evaluated episode: its return, latents (L+1, Z) and, when rendered, 1 + L * action_repeat frames."""
+    """One evaluated episode: its return, latents (L+1, Z), when rendered 1 + L * action_repeat frames, and the
+    reward r_t of each agent step t = 0..L-1 (L,) (the return is their running sum)."""
 
     ret: float
     latents: np.ndarray
     frames: list[np.ndarray] | None
+    rewards: np.ndarray | None = None
 
 
 @dataclass
@@ -307,14 +313,22 @@ def _prepare(opts: EvalOptions) -> tuple[Source, int, int, Any]:
 
 def _glass_outputs(cfg: Config, glass: list[dict[str, np.ndarray]], returns: np.ndarray, out_dir: Path,
                    arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Cluster probabilities into rollout.npz, shares per episode, return_vs_cluster.png; eval.json's "glass"."""
+    """Cluster probabilities into rollout.npz, shares per episode, return_vs_cluster.png, the rollout charts;
+    eval.json's "glass"."""
+    from harness.plots_glass import plot_rollout_clusters
+
     K = cfg.glass.num_clusters
     arrays["q"] = np.stack([g["q"] for g in glass])
     shares = np.stack([cluster_shares(g["q"], K) for g in glass])
     png = plot_return_vs_cluster(shares, returns, out_dir / "return_vs_cluster.png",
                                  f"{cfg.task} · {cfg.backend}: return vs time per cluster ({len(returns)} episodes)")
+    charts = [str(plot_rollout_clusters(arrays["rewards"][i], glass[i]["q"], cfg.action_repeat,
+                                        out_dir / f"rollout_clusters_{i}.png",
+                                        f"{cfg.task} · {cfg.backend} · eval episode {i}: reward and cluster per "
+                                        "agent step").path)
+              for i in range(min(ROLLOUT_CHARTS, len(glass)))]
     return {"num_prototypes": cfg.glass.num_prototypes, "num_clusters": K, "cluster_share": shares.tolist(),
-            "return_vs_cluster": str(png),
+            "return_vs_cluster": str(png), "rollout_charts": charts,
             "share_definition": "per episode, the share of agent steps t = 0..L-1 whose argmax_k of q(z_t) = c(z_t) S "
                                 "is k"}
 
@@ -346,6 +360,7 @@ def _print_summary(result: dict[str, Any], out_dir: Path) -> None:
             print(f"{key}: {result[key]['path']}")
     if "glass" in result:
         print(f"return vs cluster: {result['glass']['return_vs_cluster']}")
+        print(f"reward and cluster per step: {', '.join(result['glass']['rollout_charts'])}")
     print(f"results: {out_dir / 'eval.json'}")
 
 
@@ -377,7 +392,8 @@ def run_eval(opts: EvalOptions) -> dict[str, Any]:
         "returns": returns.tolist(), "mean": mean, "ci_low": _num(low), "ci_high": _num(high), "confidence": CONFIDENCE,
         "ci_method": "percentile bootstrap of the mean over episodes (harness/stats.py); null with one episode",
     }
-    arrays: dict[str, np.ndarray] = {"latents": np.stack([r.latents for r in records]), "returns": returns}
+    arrays: dict[str, np.ndarray] = {"latents": np.stack([r.latents for r in records]), "returns": returns,
+                                     "rewards": np.stack([r.rewards for r in records])}
     glass = [evaluator.glass(r.latents) for r in records] if cfg.glass.enabled else []
     if glass:
         result["glass"] = _glass_outputs(cfg, glass, returns, out_dir, arrays)

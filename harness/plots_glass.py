@@ -397,3 +397,79 @@ def plot_every_dump(run_dir: Path, label: str, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     return [plot_dump(run_dir, label, dumps[i], out_dir / f"env_step_{dumps[i].env_step:010d}.png")
             for i in grid_indices(len(dumps), MAX_DUMP_FILES)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One evaluation rollout: the reward and the cluster of each step (`tdmpc-parity eval`, harness/evaluate.py)
+# ----------------------------------------------------------------------------------------------------------
+
+ROLLOUT_FIGSIZE = (9.0, 5.0)  # inches: the PNG is ROLLOUT_FIGSIZE x DPI pixels
+
+
+@dataclass(frozen=True)
+class RolloutChart:
+    """What `plot_rollout_clusters` drew: per agent step t = 0..L-1 its first env step t x action_repeat, its
+    reward r_t, the return after it sum_{s<=t} r_s (a running sum in the rewards' dtype, as the evaluation adds
+    them, so the last one is the episode's return) and its cluster argmax_k q_k(z_t)."""
+
+    path: Path
+    env_steps: np.ndarray
+    rewards: np.ndarray
+    returns: np.ndarray
+    clusters: np.ndarray
+
+
+def rollout_runs(clusters: np.ndarray) -> list[tuple[int, int, int]]:
+    """(cluster k, first step, end step) of each run of equal consecutive values of `clusters` (L,)."""
+    change = np.flatnonzero(np.diff(clusters)) + 1
+    edges = [0, *change.tolist(), len(clusters)]
+    return [(int(clusters[s]), s, e) for s, e in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def plot_rollout_clusters(rewards: np.ndarray, q: np.ndarray, action_repeat: int, path: Path,
+                          title: str) -> RolloutChart:
+    """One episode over env steps: on top the reward of each agent step (steps) and the return so far (twin
+    axis); below, the cluster argmax_k q_k(z_t) of each step's latent as a colour band (one colour per cluster,
+    as in the other Glass pictures) with a step line through it. `rewards` (L,), `q` (L+1, K) or (L, K): the
+    latents' cluster probabilities c(z) S (a row L, the final observation's, is not drawn)."""
+    rewards = np.asarray(rewards)
+    L, K = len(rewards), np.asarray(q).shape[-1]
+    if np.asarray(q).shape[0] not in (L, L + 1):
+        raise ValueError(f"q has {np.asarray(q).shape[0]} rows for {L} rewards: give q of o_0..o_(L-1) (or o_L)")
+    clusters = np.argmax(np.asarray(q)[:L], axis=-1)
+    steps = np.arange(L) * action_repeat
+    edges = np.arange(L + 1) * action_repeat
+    returns = np.cumsum(rewards)
+    colors = cluster_colors(K)
+    fig = Figure(figsize=ROLLOUT_FIGSIZE, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2.2, 1.0))
+    top.stairs(rewards, edges, color="tab:blue", lw=1.2, label="reward $r_t$ of agent step t")
+    top.set_ylabel("reward per agent step", color="tab:blue")
+    twin = top.twinx()
+    twin.plot(edges, np.concatenate([[0.0], returns]), color="black", lw=1.4, label=r"return so far $\sum r$")
+    twin.set_ylabel("return so far")
+    for ax, values in ((top, rewards), (twin, returns)):  # both from 0 (or below): the zeros line up
+        lo, hi = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
+        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        ax.set_ylim(lo - (pad if lo < 0 else 0.0), hi + pad)
+    handles = [*top.get_legend_handles_labels()[0], *twin.get_legend_handles_labels()[0]]
+    top.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.95)
+    top.set_title(f"reward and return (episode return {returns[-1]:.2f})" if L else "reward", fontsize=10)
+    for k, s, e in rollout_runs(clusters):
+        bottom.broken_barh([(edges[s], edges[e] - edges[s])], (k - 0.4, 0.8), color=colors[k], lw=0)
+    bottom.stairs(clusters, edges, baseline=None, color="0.25", lw=0.8)
+    bottom.set_ylim(-0.6, K - 0.4)
+    if K <= 12:
+        bottom.set_yticks(range(K), [f"c{k}" for k in range(K)], fontsize=8 if K <= 8 else 7)
+    else:
+        bottom.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
+    bottom.set_ylabel("cluster")
+    bottom.set_title(r"cluster of the step's latent: argmax$_k$ q$_k$(z$_t$), q = c(z) S", fontsize=10)
+    bottom.set_xlim(0, max(edges[-1], 1))
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    env_step_axis(bottom)
+    fig.legend(handles=[Rectangle((0, 0), 1, 1, color=c) for c in colors], labels=[f"c{k}" for k in range(K)],
+               title="cluster", loc="outside right upper", fontsize=8, ncols=1 if K <= 16 else 2)
+    fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)
+    return RolloutChart(Path(path), steps, rewards, returns, clusters)

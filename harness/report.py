@@ -298,14 +298,15 @@ def is_official_torch(r: Record) -> bool:
 
 
 def seed_pairs(records: list[Record]) -> list[Pair]:
-    """The seed's comparison per machine: official torch vs JAX `fast` profile, same bench, task and Glass."""
+    """The seed's comparison per machine: official torch vs JAX `fast` profile, same bench, task and numerics
+    (Glass, dtype, matmul precision: a speedup is never formed across precision modes)."""
     pairs = []
     for t in records:
         if not is_official_torch(t) or t.info["bench"] == "update":
             continue
         for j in records:
             if (j.backend == "jax" and j.info["profile"] == "fast" and j.machine == t.machine
-                    and all(j.info[k] == t.info[k] for k in ("bench", "task", "glass"))):
+                    and all(j.info[k] == t.info[k] for k in ("bench", "task", *_NUMERICS))):
                 pairs.append(_pair(t, j))
     return pairs
 

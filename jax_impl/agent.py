@@ -26,7 +26,7 @@ from harness.schedule import policy_noise_std_at
 from jax_impl import math as jmath
 from jax_impl import noise as jnoise
 from jax_impl.planner import plan
-from jax_impl.runtime import configure
+from jax_impl.runtime import agent_precision, configure
 from jax_impl.scale import init_scale, scale_update
 from jax_impl.world_model import Params, WorldModel
 
@@ -200,6 +200,7 @@ class TDMPC2:
         return mask if self.cfg.dropout > 0 else None
 
     # -- update ----------------------------------------------------------------------------------------------
+    @agent_precision  # traced at the config's matmul precision (runtime.py; the linear layers set their own)
     def update_core(self, state: AgentState, obs: jax.Array, action: jax.Array, reward: jax.Array,
                     noise: dict[str, jax.Array], glass_active: jax.Array | bool = False):
         """One official update from given noise: world-model Adam step, policy Adam step, Polyak."""
@@ -286,6 +287,7 @@ class TDMPC2:
         return self.update_core(state._replace(key=key), *batch, noise, glass_active=glass_active)
 
     # -- acting ----------------------------------------------------------------------------------------------
+    @agent_precision  # traced at the config's matmul precision (runtime.py)
     # random wrapper: draws noise with its framework's RNG, then calls a compared core
     def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False,  # parity: not compared
             env_step: jax.Array | int = 0):

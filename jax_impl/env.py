@@ -59,6 +59,7 @@ from mujoco_playground._src.dm_control_suite import reacher as playground_reache
 
 from harness.config import Config
 from harness.tasks import TaskSpec, get_task
+from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
 @struct.dataclass
@@ -221,6 +222,7 @@ class MJXEnv:
 
     # --- episodes -----------------------------------------------------------------------------------------
 
+    @traced_at(PHYSICS_PRECISION)  # the physics' own matmul precision, whatever the agent's (runtime.py)
     def _playground_reset(self, key: jax.Array) -> PlaygroundState:
         with jax.named_scope("playground_reset"):  # named: tests find it in a compiled chunk's jaxpr
             s = self.pg_env.reset(key)
@@ -268,6 +270,7 @@ class MJXEnv:
             new_pg = stepped
         return EnvState(playground=new_pg, t=jnp.where(tr.done, 0, t).astype(jnp.int32), key=key), tr
 
+    @traced_at(PHYSICS_PRECISION)  # the physics' own matmul precision, whatever the agent's (runtime.py)
     def _advance(self, state: EnvState, action: jax.Array):
         """The stepped Playground state (before any reset), the transition, the new step count, the carried key
         and the sub-key a reset would use."""

@@ -1,14 +1,16 @@
-"""Evaluation rollouts of the JAX agent: the loop of `Programs.eval_episodes`, plus what `tdmpc-parity eval` records.
+"""Evaluation rollouts of the JAX agent: the loop of `Programs.eval_episodes` (which calls `run_episodes`), plus
+what `tdmpc-parity eval` records.
 
 `run_episodes` (pure, jit-able) runs one episode in each env of a batch side by side in a `lax.scan`, acting with
 MPPI in eval mode (`agent.act(state, obs, t0, eval_mode=True)`), and returns the undiscounted returns and,
-when asked (static flags), the encoder latents z_t = enc(o_t) of o_0..o_L (L = episode_length) and the MJX
-states after every physics control step. The MJX env steps its action_repeat control steps inside one scan,
-so `replay` re-runs them from the step's start data with the same ctrl (`env.control_step`, the env's own
-function) and keeps each one's qpos/qvel: the frames of a video. `Evaluator` is what `harness/evaluate.py`
-drives (the same interface as torch_ref/rollout.py): an agent built from canonical weights, episode i from
-the keys split from fold_in(PRNGKey(seed), 10_000 + i), frames rendered by copying the states into an
-`mujoco.MjData` of the env's MjModel.
+when asked (static flags), the reward of every agent step, the encoder latents z_t = enc(o_t) of o_0..o_L
+(L = episode_length) and the MJX states after every physics control step. The envs are fresh, so the episode
+ends at the scan's last step and no auto-reset is traced (`step_batch(..., reset=False)`). The MJX env steps
+its action_repeat control steps inside one scan, so `replay` re-runs them from the step's start data with the
+same ctrl (`env.control_step`, the env's own function) and keeps each one's qpos/qvel: the frames of a video.
+`Evaluator` is what `harness/evaluate.py` drives (the same interface as torch_ref/rollout.py): an agent built
+from canonical weights, episode i from the keys split from fold_in(PRNGKey(seed), 10_000 + i), frames rendered
+by copying the states into an `mujoco.MjData` of the env's MjModel.
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from jax_impl.env import EnvState, MJXEnv
 
 
 class Episodes(NamedTuple):
-    """returns (E,); the agent state after the episodes; latents (L+1, E, Z) of o_0..o_L; qpos / qvel
-    (L, R, E, nq / nv) after each of the R = action_repeat control steps of each agent step (None unless asked)."""
+    """returns (E,) (the running float32 sum of the rewards); the agent state after the episodes; with `record`,
+    latents (L+1, E, Z) of o_0..o_L and rewards (L, E) of each agent step; with `replay`, qpos / qvel
+    (L, R, E, nq / nv) after each of the R = action_repeat control steps of each agent step (else None)."""
 
     returns: jax.Array
     agent: AgentState
     latents: jax.Array | None = None
     qpos: jax.Array | None = None
     qvel: jax.Array | None = None
+    rewards: jax.Array | None = None
 
 
 def _replay(env: MJXEnv, state: EnvState, action: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -65,7 +69,9 @@ def run_episodes(agent: TDMPC2, env: MJXEnv, agent_state: AgentState, env_state:
         ag, action = agent.act(ag, env_s.obs, jnp.full((n,), t == 0), eval_mode=True)
         if replay:
             out["qpos"], out["qvel"] = _replay(env, env_s, action)
-        env_s, tr = env.step_batch(env_s, action)
+        env_s, tr = env.step_batch(env_s, action, reset=False)  # one episode: the final reset is unused
+        if record:
+            out["reward"] = tr.reward
         new = (env_s, ag, ret + tr.reward)
         return (new + (tr.next_obs,) if record else new), (out or None)
 
@@ -76,7 +82,7 @@ def run_episodes(agent: TDMPC2, env: MJXEnv, agent_state: AgentState, env_state:
     res = Episodes(carry[2], carry[1])
     if record:
         final = agent.model.encode(carry[1].params, carry[3])  # the final observation o_L (before the auto-reset)
-        res = res._replace(latents=jnp.concatenate([out["z"], final[None]], axis=0))
+        res = res._replace(latents=jnp.concatenate([out["z"], final[None]], axis=0), rewards=out["reward"])
     if replay:
         res = res._replace(qpos=out["qpos"], qvel=out["qvel"])
     return res
@@ -118,7 +124,7 @@ def checkpoint_weights(run_dir: str | Path, cfg: Config) -> tuple[dict[str, np.n
 
 # Config fields that do not shape the episode program: one compiled program serves every value (Glass neither:
 # acting never reads the Glass head, so the program gets the parameters without it).
-_FREE_FIELDS = ("steps", "seed", "eval_freq", "eval_episodes", "save_every")
+_FREE_FIELDS = ("steps", "seed", "eval_freq", "eval_episodes", "save_every", "video_every")
 _EPISODE_PROGRAMS: dict[tuple[Config, bool], tuple[TDMPC2, MJXEnv, Callable]] = {}
 
 
@@ -137,7 +143,7 @@ def _episode_program(cfg: Config, render: bool) -> tuple[TDMPC2, MJXEnv, Callabl
         env_state = env.reset_batch(k_env, 1)
         agent_state = agent_state._replace(key=k_act, prev_mean=jnp.zeros_like(agent_state.prev_mean))
         res = run_episodes(agent, env, agent_state, env_state, cfg.episode_length, record=True, replay=render)
-        out = {"ret": res.returns[0], "latents": res.latents[:, 0]}
+        out = {"ret": res.returns[0], "latents": res.latents[:, 0], "rewards": res.rewards[:, 0]}
         if render:
             data = env_state.playground.data
             out.update(qpos0=data.qpos[0], qvel0=data.qvel[0], qpos=res.qpos[:, :, 0], qvel=res.qvel[:, :, 0])
@@ -175,7 +181,7 @@ class Evaluator:
             L, R = out["qpos"].shape[:2]
             frames += [renderer.render_state(out["qpos"][t, j], out["qvel"][t, j]) for t in range(L) for j in range(R)]
             renderer.close()
-        return EpisodeRecord(float(out["ret"]), np.asarray(out["latents"]), frames)
+        return EpisodeRecord(float(out["ret"]), np.asarray(out["latents"]), frames, np.asarray(out["rewards"]))
 
     def glass(self, latents: np.ndarray) -> dict[str, np.ndarray]:
         """With the backend's Glass code: q = c(z) S (T, K), the latents' cluster probabilities (c = soft_assign

@@ -1,9 +1,20 @@
-"""Dtype and matmul precision for the JAX backend."""
+"""Dtype and matmul precision for the JAX backend.
+
+The matmul precision is a property of each traced program, never a process-wide setting (mirror of
+torch_ref/runtime.py): the linear layers carry theirs explicitly (`layers.linear`: `precision=` on the dot, or
+the bfloat16 dot of the `bf16` mode); the agent's programs (`TDMPC2.update_core`, `TDMPC2.act`) are traced
+inside `matmul_precision(cfg.matmul_precision)` for their other matmuls (Glass); the env physics is traced at
+`PHYSICS_PRECISION` whatever the agent's mode. JAX's own default (on GPU: TF32 for float32) is left alone.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -11,11 +22,44 @@ import jax.numpy as jnp
 from harness.config import Config
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+MODES = ("highest", "high", "bf16")
+# float32 matmuls outside the linear layers: bf16 mode keeps them (Glass, losses) in full float32
+_CONTEXT_PRECISION = {"highest": "highest", "high": "high", "bf16": "highest"}
+PHYSICS_PRECISION = "highest"  # MJX physics: full float32 in every mode (as training ran it before)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def set_matmul_precision(precision: str) -> None:
-    """'highest' = full float32 matmuls (TF32 off on GPU); 'high' allows TF32, as the official code does."""
-    jax.config.update("jax_default_matmul_precision", "highest" if precision == "highest" else "high")
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"matmul precision {mode!r} is not one of {MODES}")
+    return mode
+
+
+def matmul_precision(mode: str) -> AbstractContextManager:
+    """Trace-time scope: float32 matmuls traced inside without an explicit precision run at `mode`
+    ('highest' = float32, 'high' = TF32 allowed on GPU; 'bf16' = float32 outside the linear layers).
+    Restored on exit: code traced elsewhere keeps JAX's default."""
+    return jax.default_matmul_precision(_CONTEXT_PRECISION[check_mode(mode)])
+
+
+def traced_at(mode: str) -> Callable[[F], F]:
+    """Decorator: trace the function inside `matmul_precision(mode)`."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with matmul_precision(mode):
+                return fn(*args, **kwargs)
+        return inner  # type: ignore[return-value]
+    return wrap
+
+
+def agent_precision(method: F) -> F:
+    """Method decorator: trace an agent method inside `matmul_precision(self.cfg.matmul_precision)`."""
+    @functools.wraps(method)
+    def inner(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with matmul_precision(self.cfg.matmul_precision):
+            return method(self, *args, **kwargs)
+    return inner  # type: ignore[return-value]
 
 
 CACHE_ENV = "TDMPC_PARITY_JAX_CACHE"  # a folder, or "off"
@@ -43,9 +87,10 @@ def enable_compilation_cache() -> Path | None:
 
 
 def configure(cfg: Config):
-    """Apply the config's precision; enable x64 for float64 runs; the compilation cache; return the dtype."""
+    """Enable x64 for float64 runs and the compilation cache; return the dtype. The matmul precision is not
+    set here: it is part of the programs (module docstring)."""
     enable_compilation_cache()
-    set_matmul_precision(cfg.matmul_precision)
+    check_mode(cfg.matmul_precision)
     if cfg.dtype == "float64" and not jax.config.read("jax_enable_x64"):
         jax.config.update("jax_enable_x64", True)  # a float64 run (tests use `with jax.enable_x64(True)`)
     if cfg.device.startswith("cuda") and jax.default_backend() != "gpu":

@@ -26,9 +26,13 @@ from harness.checkpoints import require_checkpoint
 from harness.config import Config
 from harness.runlog import NonFiniteError, RunLog, update_row
 from harness.schedule import Schedule, q_reset_due
+from harness.time_budget import TimeBudget
+from harness.training_video import drop_videos_after, require_video_writer, video_due, video_index, write_training_video
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.buffer import Buffer, BufferState
 from jax_impl.env import EnvState, MJXEnv
+from jax_impl.rollout import run_episodes
+from jax_impl.runtime import agent_precision
 
 
 def param_counts(cfg: Config) -> dict[str, int]:
@@ -70,7 +74,8 @@ def _first_bad(tree: dict[str, np.ndarray]) -> tuple[int, str] | None:
 
 
 # Fields that only steer the host loop: programs compiled for one value serve every value.
-LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile", "logger", "wandb_project", "devices")
+LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile", "logger", "wandb_project", "devices",
+               "video_every")
 
 
 class Programs:
@@ -199,23 +204,15 @@ class Programs:
         return ts._replace(agent=agent, key=key), metrics
 
     def eval_episodes(self, ts: TrainState, index: jax.Array) -> jax.Array:
-        """eval_episodes episodes side by side on fresh eval envs, MPPI in eval mode; mean return.
+        """eval_episodes episodes side by side on fresh eval envs, MPPI in eval mode (jax_impl/rollout.py
+        `run_episodes`); mean return.
 
         Eval keys derive from (seed key, eval index) only, so evaluation never perturbs training."""
         cfg, n = self.cfg, self.cfg.eval_episodes
         k_env, k_act = jax.random.split(jax.random.fold_in(jax.random.fold_in(ts.key, 10_000), index))
         env = self.env.reset_batch(k_env, n)
         agent = ts.agent._replace(key=k_act, prev_mean=jnp.zeros((n, cfg.horizon, cfg.action_dim), self.dtype))
-
-        def step(carry, t):
-            env, agent, ret = carry
-            agent, action = self.agent.act(agent, env.obs, jnp.full((n,), t == 0), eval_mode=True)
-            env, tr = self.env.step_batch(env, action, reset=False)  # one episode: the final reset is unused
-            return (env, agent, ret + tr.reward), None
-
-        (_, _, ret), _ = jax.lax.scan(step, (env, agent, jnp.zeros((n,), jnp.float32)),
-                                      jnp.arange(cfg.episode_length))
-        return ret.mean()
+        return run_episodes(self.agent, self.env, agent, env, cfg.episode_length).returns.mean()
 
 
 
@@ -250,7 +247,9 @@ class Trainer:
     """Runs `len(seeds)` independent JAX TD-MPC2 agents vmapped over a leading seed axis."""
 
     def __init__(self, cfg: Config, run_dirs: list[Path], seeds: list[int], resume: bool = False,
-                 overwrite: bool = False, progress: bool = True):
+                 overwrite: bool = False, progress: bool = True, max_seconds: float | None = None):
+        self.budget = TimeBudget(max_seconds)  # train --max-minutes: stop at the first episode end after it
+        require_video_writer(cfg)  # video_every: a missing renderer fails now, not at the first video
         if len(run_dirs) != len(seeds):
             raise ValueError("one run folder per seed")
         if resume:  # a folder without a checkpoint is refused before anything is touched
@@ -265,9 +264,13 @@ class Trainer:
                      for d, s in zip(run_dirs, seeds, strict=True)]
         self.compile_seconds: dict[str, float] = {}
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
+        self.last_video = -1  # harness/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.state = self._restore() if resume else None
         self.resumed = self.state is not None
+        if self.resumed:  # the videos past the checkpoint are written again, as its rows are logged again
+            for run_dir in run_dirs:
+                drop_videos_after(run_dir, self.sched.env_step(int(np.asarray(self.state.iteration)[0])))
         if self.state is None:
             self.state = self.programs.init(jnp.asarray(seeds, jnp.uint32))
         if self.sharding is not None:  # the compiled chunks follow the state's sharding: seeds run per device
@@ -312,6 +315,15 @@ class Trainer:
         for log, r in zip(self.logs, returns, strict=True):
             log.log("eval", {**self._counters(iteration), "episode_reward": float(r)})
         self.last_eval = index
+        env_step = self.sched.env_step(iteration)
+        if video_due(self.cfg, env_step, self.last_video):
+            from jax_impl.weights import to_canonical
+
+            self._status("rendering the training video (the first compiles its episode program)")
+            for s, (run_dir, seed) in enumerate(zip(self.run_dirs, self.seeds, strict=True)):
+                params = jax.tree.map(lambda x: x[s], self.state.agent.params)  # noqa: B023
+                write_training_video(self.cfg, to_canonical(self.agent.model, params), seed, run_dir, env_step)
+            self.last_video = video_index(self.cfg, env_step)
 
     def _status(self, text: str) -> None:
         """Say on the progress bar what the next (single, compiled) program call does."""
@@ -319,6 +331,7 @@ class Trainer:
         if bar is not None and self.progress:
             bar.set_postfix_str(text + "...", refresh=True)
 
+    @agent_precision  # the config's matmul precision, as in the agent's own programs
     def glass_diagnostics(self, ts: TrainState) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Glass scalars and S/P/A matrices on a fresh batch (host side, at diagnostic intervals)."""
         from jax_impl.glass import glass_loss, glass_matrices
@@ -393,6 +406,8 @@ class Trainer:
             if sched.save_due(iteration, self.last_save):
                 self.save(iteration)
                 self.last_save = sched.save_index(iteration)
+            if iteration < total and self.budget.spent():
+                break  # checkpointed below, like the final boundary
         bar.close()
         if iteration > 0 and iteration % L == 0:
             self.save(iteration)
@@ -401,14 +416,15 @@ class Trainer:
             log.close()
         return {"run_dirs": [str(d) for d in self.run_dirs], "agent_steps": sched.agent_step(iteration),
                 "env_steps": sched.env_step(iteration), "compile_seconds": dict(self.compile_seconds),
-                "last_train": rows}
+                "last_train": rows, "stopped_early": iteration < total}
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def save(self, iteration: int) -> None:
         from jax_impl import checkpoint
 
         meta = {"last_eval": self.last_eval, "last_save": self.sched.save_index(iteration),
-                "last_diag": self.last_diag, "elapsed": self.elapsed_before + time.perf_counter() - self.t_start}
+                "last_diag": self.last_diag, "elapsed": self.elapsed_before + time.perf_counter() - self.t_start,
+                "last_video": self.last_video}
         for s, run_dir in enumerate(self.run_dirs):
             ts = jax.tree.map(lambda x: x[s], self.state)  # noqa: B023
             checkpoint.save(run_dir, self.sched.agent_step(iteration), self.cfg, ts, meta)
@@ -427,6 +443,7 @@ class Trainer:
             metas.append(found[1])
         meta = metas[0]
         self.last_eval, self.last_save, self.last_diag = meta["last_eval"], meta["last_save"], meta["last_diag"]
+        self.last_video = meta.get("last_video", -1)
         self.elapsed_before = float(meta["elapsed"])
         return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
@@ -444,22 +461,25 @@ def _run_dirs(run_dir: Path, seeds: list[int]) -> list[Path]:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> int:
-    """Console entry: run (or resume) one seed; 0 on success."""
-    return train_seeds(cfg, [cfg.seed], run_dir, resume=resume, overwrite=overwrite, progress=progress)
+          progress: bool = True, max_seconds: float | None = None) -> int:
+    """Console entry: run (or resume) one seed; 0 on success (also when --max-minutes stopped it)."""
+    return train_seeds(cfg, [cfg.seed], run_dir, resume=resume, overwrite=overwrite, progress=progress,
+                       max_seconds=max_seconds)
 
 
 def train_seeds(cfg: Config, seeds: list[int], run_dir: str | Path, resume: bool = False, overwrite: bool = False,
-                progress: bool = True) -> int:
+                progress: bool = True, max_seconds: float | None = None) -> int:
     """Console entry: `--seeds 1,2,3` trains independent agents vmapped in one program."""
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds has a repeated seed: {seeds}")
     trainer = Trainer(cfg, _run_dirs(Path(run_dir), seeds), seeds, resume=resume, overwrite=overwrite,
-                      progress=progress)
+                      progress=progress, max_seconds=max_seconds)
     summary = trainer.run()
     compiled = ", ".join(f"{k} {v:.1f}s" for k, v in summary["compile_seconds"].items())
     sharded = "" if trainer.sharding is None else \
         f"; seeds sharded over {trainer.sharding.mesh.size} {jax.devices()[0].platform} devices"
     print(f"run folder(s): {', '.join(summary['run_dirs'])} ({summary['env_steps']} env steps per seed; "
           f"first calls incl. compile: {compiled}{sharded})")
+    if summary["stopped_early"]:
+        print(trainer.budget.message(str(run_dir), summary["env_steps"]))
     return 0

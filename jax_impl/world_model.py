@@ -32,12 +32,13 @@ class WorldModel:
         A, Z, M = cfg.action_dim, cfg.latent_dim, cfg.mlp_dim
         sim = partial(layers.simnorm, dim=cfg.simnorm_dim)
         enc_hidden = tuple([cfg.enc_dim] * max(cfg.num_enc_layers - 1, 1))
-        self._encoder = layers.MLP(enc_hidden, Z, act=sim, dtype=self.dtype)
-        self._dynamics = layers.MLP((M, M), Z, act=sim, dtype=self.dtype)
-        self._reward = layers.MLP((M, M), cfg.num_bins, dtype=self.dtype)
-        self._pi = layers.MLP((M, M), 2 * A, dtype=self.dtype)
-        self._Qs = layers.QEnsemble(M, cfg.num_bins, cfg.num_q, cfg.dropout, dtype=self.dtype)
-        self._Q_pair = layers.QEnsemble(M, cfg.num_bins, 2, cfg.dropout, dtype=self.dtype)  # 2 gathered heads
+        mm = {"dtype": self.dtype, "precision": cfg.matmul_precision}  # every linear layer's matmul mode
+        self._encoder = layers.MLP(enc_hidden, Z, act=sim, **mm)
+        self._dynamics = layers.MLP((M, M), Z, act=sim, **mm)
+        self._reward = layers.MLP((M, M), cfg.num_bins, **mm)
+        self._pi = layers.MLP((M, M), 2 * A, **mm)
+        self._Qs = layers.QEnsemble(M, cfg.num_bins, cfg.num_q, cfg.dropout, **mm)
+        self._Q_pair = layers.QEnsemble(M, cfg.num_bins, 2, cfg.dropout, **mm)  # 2 gathered heads
         self.log_std_min = cfg.log_std_min
         self.log_std_dif = cfg.log_std_max - cfg.log_std_min
 

@@ -29,6 +29,13 @@ def test_unknown_task_and_key_via_cli(capsys):
     assert "num_elites=1000 > num_samples=512" in capsys.readouterr().err
 
 
+def test_max_minutes_must_be_positive(tmp_path: Path, capsys):
+    for value in ("0", "-1", "nan"):
+        assert cli(cli_args("torch", 100, tmp_path / "run", "--max-minutes", value)) == 2
+        assert f"--max-minutes must be > 0, got {float(value):g}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_checkpoint_of_another_model_size_is_refused(tmp_path: Path):
     from harness.checkpoints import CheckpointError
     from torch_ref.train import Trainer

@@ -73,6 +73,8 @@ def test_trainer_chunk_has_no_reset_in_its_iteration_scan(programs: Programs):
     assert inside > 0
 
 
+@pytest.mark.slow  # 4 compiles of the env scan, ~85 s on 2 cores; tests/test_branch_parity.py checks
+# step_batch(reset=True/False) against the guarded step in the default suite
 def test_static_episode_end_equals_the_run_time_decision(programs: Programs):
     """Same numbers: the static episode end changes no value. Seed-phase chunks (the reset logic of the train
     chunks without compiling MPPI and the updates again): half an episode that does not end it (ends=False),

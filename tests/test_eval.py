@@ -1,6 +1,7 @@
 """`tdmpc-parity eval`: run folders, checkpoints, weights files and official checkpoints in both backends; the MP4
 (frame count and size read back), the Glass overlay read out of the video's pixels against argmax_k S recomputed
-with NumPy from the saved weights, the gallery grid, return vs cluster, and clear errors on bad input.
+with NumPy from the saved weights, the gallery grid, return vs cluster, the per-step reward and cluster charts,
+clear errors on bad input; and the torch trainer's `video_every` videos (JAX: tests/test_train_video.py).
 
 Tiny and short: configs/tiny.yaml, 10-step cartpole episodes (21 frames of 96x96 per video), one torch run trained
 for 40 agent steps with Glass active from the start, a JAX run folder whose checkpoint holds a fresh agent.
@@ -99,10 +100,11 @@ def _check_overlay(video: Path, rollout: Path, canon: dict[str, np.ndarray], t_p
 
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory) -> Path:
-    """A torch Glass run trained for 40 agent steps: checkpoints at 20 and 40, then model.npz."""
+    """A torch Glass run trained for 40 agent steps: checkpoints at 20 and 40, then model.npz; evaluations at agent
+    steps 0, 20, 40 (env steps 0, 40, 80) and training videos every 60 env steps (at env steps 0 and 80)."""
     run = tmp_path_factory.mktemp("eval") / "torch_run"
     rc = main(["train", "--backend", "torch", "--config", TINY, "--steps", "40", "--run-dir", str(run),
-               "--no-progress", *GLASS, *RUN])
+               "--no-progress", *GLASS, *RUN, "eval_freq=20", "video_every=60"])
     assert rc == 0 and (run / "model.npz").exists() and (run / "checkpoints" / "latest.json").exists()
     return run
 
@@ -137,6 +139,97 @@ def test_torch_run_folder_video_overlay_gallery_return_vs_cluster(torch_run: Pat
     assert shares.shape == (3, K) and np.allclose(shares.sum(axis=1), 1.0)
     assert shares[0].tolist() == (np.bincount(want[:L], minlength=K) / L).tolist()
     assert (out_dir / "return_vs_cluster.png").stat().st_size > 10_000
+    _check_rollout_charts(out_dir, 3, want, cfg.glass.num_clusters)
+
+
+def _check_rollout_charts(out_dir: Path, episodes: int, want0: np.ndarray, K: int) -> None:
+    """rollout.npz's per-step rewards add up (a running sum, as the evaluation adds them) to episodes.csv's returns;
+    one reward-and-cluster chart per episode (at most 3) of the expected pixel size; the chart's data for episode 0
+    is those rewards, their running sum and argmax_k q recomputed with NumPy from the weights (`want0`)."""
+    from matplotlib.image import imread
+
+    from harness.plots_common import DPI
+    from harness.plots_glass import ROLLOUT_FIGSIZE, plot_rollout_clusters
+
+    data = np.load(out_dir / "rollout.npz")
+    rewards = data["rewards"]
+    assert rewards.shape == (episodes, L)
+    with (out_dir / "episodes.csv").open() as fh:
+        csv_returns = [float(r["return"]) for r in csv.DictReader(fh)]
+    assert np.cumsum(rewards, axis=1)[:, -1].tolist() == csv_returns
+    ev = json.loads((out_dir / "eval.json").read_text())
+    charts = [out_dir / f"rollout_clusters_{i}.png" for i in range(min(episodes, 3))]
+    assert ev["glass"]["rollout_charts"] == [str(c) for c in charts]
+    for chart in charts:
+        assert imread(chart).shape[:2] == (round(ROLLOUT_FIGSIZE[1] * DPI), round(ROLLOUT_FIGSIZE[0] * DPI))
+        assert chart.stat().st_size > 10_000
+    assert np.argmax(data["q"][0], axis=-1).tolist() == want0.tolist()  # the saved q gives the overlay's argmax
+    drawn = plot_rollout_clusters(rewards[0], data["q"][0], R, out_dir / "again.png", "episode 0")
+    assert drawn.clusters.tolist() == want0[:L].tolist() and drawn.clusters.max() < K
+    assert drawn.env_steps.tolist() == [t * R for t in range(L)]
+    assert drawn.rewards.tolist() == rewards[0].tolist() and drawn.returns[-1] == csv_returns[0]
+    assert np.allclose(np.diff(drawn.returns), rewards[0][1:])
+
+
+def test_training_videos_are_eval_videos_of_that_moment(torch_run: Path, tmp_path: Path, capsys) -> None:
+    """video_every=60 with evaluations at env steps 0, 40, 80: a video at the first evaluation at or after each
+    multiple of 60 (0 and 80), each `eval --video`'s episode 0 at 320x240 with the Glass overlay; the last one was
+    rendered with the final weights, so it is frame for frame `eval RUN --video` of model.npz."""
+    videos = sorted((torch_run / "videos").iterdir())
+    assert [v.name for v in videos] == ["step_0000000000.mp4", "step_0000000080.mp4"]
+    out_dir = tmp_path / "ev"
+    rc, out, err = _eval(capsys, str(torch_run), "--episodes", "1", "--video", "--glass-overlay", "--out", str(out_dir))
+    assert rc == 0, err
+    trained, meta = _video(videos[-1])
+    assert meta["size"] == (320, 240) and meta["fps"] == 100.0 and len(trained) == FRAMES
+    evaluated, _ = _video(out_dir / "rollout.mp4")
+    assert all(np.array_equal(a, b) for a, b in zip(trained, evaluated, strict=True))
+    cfg = load_config(yaml_path=torch_run / "config.json")
+    z = np.load(out_dir / "rollout.npz")["latents"][0].astype(np.float64)
+    want = np.argmax(_numpy_q(z, load_weights(torch_run / "model.npz"), cfg.glass.t_proto, 1.0), axis=-1)
+    K = cfg.glass.num_clusters
+    assert [read_overlay_index(f, K) for f in trained] == [int(want[f // R]) for f in range(FRAMES)]
+    first, _ = _video(videos[0])
+    assert len(first) == FRAMES and not np.array_equal(first[-1], trained[-1])  # the untrained agent's episode
+
+
+def test_training_videos_survive_a_resume(torch_run: Path, tmp_path: Path, capsys) -> None:
+    """A run stopped after its video at env step 80 but before its checkpoint at agent step 40 (latest.json still
+    at agent step 20): the resume deletes that video, trains 20 -> 40 again and writes it again (the same frames:
+    the resume is exact), and leaves the video at env step 0, from before the checkpoint, untouched."""
+    run = tmp_path / "run"
+    shutil.copytree(torch_run, run)
+    pointer = run / "checkpoints" / "latest.json"
+    info = json.loads(pointer.read_text())
+    pointer.write_text(json.dumps({**info, "agent_step": 20, "dir": "step_000000000020"}))
+    before = {v.name: v.stat().st_mtime_ns for v in (run / "videos").iterdir()}
+    original, _ = _video(run / "videos" / "step_0000000080.mp4")
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    after = {v.name: v.stat().st_mtime_ns for v in (run / "videos").iterdir()}
+    assert sorted(after) == sorted(before) == ["step_0000000000.mp4", "step_0000000080.mp4"]
+    assert after["step_0000000000.mp4"] == before["step_0000000000.mp4"]
+    assert after["step_0000000080.mp4"] != before["step_0000000080.mp4"]
+    again, _ = _video(run / "videos" / "step_0000000080.mp4")
+    assert all(np.array_equal(a, b) for a, b in zip(original, again, strict=True))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_training_video_without_a_renderer_fails_before_the_run(backend: str, tmp_path: Path, monkeypatch,
+                                                                 capsys) -> None:
+    from mujoco.rendering.classic import gl_context
+
+    from harness import video
+
+    monkeypatch.setattr(video, "_CHOSEN", [])
+    monkeypatch.setattr(gl_context, "GLContext", None, raising=False)
+    monkeypatch.setattr(video, "_probe", lambda name: f"{name} cannot open a display")
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    run = tmp_path / "run"
+    rc = main(["train", "--backend", backend, "--config", TINY, "--steps", "40", "--run-dir", str(run),
+               "--no-progress", *RUN, "video_every=20"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "video_every=20 writes a rollout video during training, but no OpenGL backend" in err
+    assert "apt-get install -y libosmesa6" in err and not run.exists()
 
 
 def test_checkpoint_only_run_folder_gives_the_same_episodes(torch_run: Path, tmp_path: Path, capsys) -> None:
@@ -188,7 +281,8 @@ def test_jax_run_folder_checkpoint_video_overlay(jax_run: Path, torch_run: Path,
     assert ev["backend"] == "jax" and "(agent step 40, jax)" in ev["loaded"]
     assert ev["video"]["path"] == str(video) and ev["video"]["fps"] == pytest.approx(100.0)
     cfg = load_config(yaml_path=jax_run / "config.json")
-    _check_overlay(video, out_dir / "rollout.npz", load_weights(torch_run / "model.npz"), cfg.glass.t_proto)
+    want = _check_overlay(video, out_dir / "rollout.npz", load_weights(torch_run / "model.npz"), cfg.glass.t_proto)
+    _check_rollout_charts(out_dir, 2, want, cfg.glass.num_clusters)
 
 
 def test_official_checkpoint_with_int64_buffers_evaluates_in_both_backends(tmp_path: Path, capsys) -> None:
@@ -249,6 +343,9 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, capsys) -> None:
     rc = main(["eval", str(glass_run), "--video", "--size", "95x96"])
     err = capsys.readouterr().err
     assert rc == 2 and "width and height must be even" in err
+    rc = main(["train", "--config", TINY, "--run-dir", str(tmp_path / "never"), *RUN, "video_every=-2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "config field 'video_every': must be >= 0 (0: no videos), got -2" in err
 
 
 def test_no_gl_backend_says_what_to_install(monkeypatch) -> None:

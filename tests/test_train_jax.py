@@ -110,9 +110,13 @@ def test_same_seed_identical_losses_and_no_retrace(reference_run: Path, tmp_path
     assert counts == {"chunk(n=50, random=True, ends=True)": 1, "chunk(n=50, random=False, ends=True)": 1}, counts
 
 
-def test_resume_equals_uninterrupted(reference_run: Path, tmp_path: Path):
+def test_resume_equals_uninterrupted(reference_run: Path, tmp_path: Path, capsys):
     run_dir = tmp_path / "resumed"
-    assert cli(cli_args("jax", 150, run_dir, *SEEDS)) == 0
+    # a spent --max-minutes budget stops at the first episode end (50), checkpointed, and says how to go on
+    assert cli(cli_args("jax", 150, run_dir, *SEEDS, "--max-minutes", "1e-9")) == 0
+    assert "stopped by --max-minutes 1e-09 at 100 env steps" in capsys.readouterr().out
+    assert [rows(run_dir / s, "train")[-1]["agent_step"] for s in ("seed_1", "seed_2")] == [50, 50]
+    assert cli(["train", "--resume", str(run_dir), "--no-progress"]) == 0  # the run's own 150 steps
     assert cli(["train", "--resume", str(run_dir), "--steps", "250", "--no-progress"]) == 0
     for s in ("seed_1", "seed_2"):
         assert rows(run_dir / s) == rows(reference_run / s)

@@ -72,9 +72,14 @@ def test_same_seed_gives_identical_losses(reference_run: Path, tmp_path: Path):
     assert rows(other, "train")[-1]["total_loss"] != rows(reference_run, "train")[-1]["total_loss"]
 
 
-def test_resume_equals_uninterrupted(reference_run: Path, tmp_path: Path):
+def test_resume_equals_uninterrupted(reference_run: Path, tmp_path: Path, capsys):
     run_dir = tmp_path / "resumed"
-    assert cli(cli_args("torch", 150, run_dir)) == 0  # stops (and checkpoints) at the boundary 150
+    # a spent --max-minutes budget stops at the first episode end (50), checkpointed, and says how to go on
+    assert cli(cli_args("torch", 150, run_dir, "--max-minutes", "1e-9")) == 0
+    assert "stopped by --max-minutes 1e-09 at 100 env steps" in capsys.readouterr().out
+    assert rows(run_dir, "train")[-1]["agent_step"] == 50
+    assert cli(["train", "--resume", str(run_dir), "--no-progress"]) == 0  # the run's own 150 steps
+    assert rows(run_dir, "train")[-1]["agent_step"] == 150
     assert cli(["train", "--resume", str(run_dir), "--steps", "250", "--no-progress"]) == 0
     assert rows(run_dir) == rows(reference_run)
 

@@ -16,7 +16,7 @@ from harness.schedule import policy_noise_std_at
 from torch_ref import math as tmath
 from torch_ref import noise as tnoise
 from torch_ref.planner import plan
-from torch_ref.runtime import configure
+from torch_ref.runtime import agent_precision, configure
 from torch_ref.scale import RunningScale, scale_update
 from torch_ref.world_model import WorldModel
 
@@ -168,6 +168,7 @@ class TDMPC2:
         return mask if self.cfg.dropout > 0 else None
 
     # -- update ----------------------------------------------------------------------------------------------
+    @agent_precision  # the config's matmul precision around forward, backward and Adam (runtime.py)
     def update_core(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
                     noise: dict[str, torch.Tensor], glass_active: bool = False) -> dict[str, torch.Tensor]:
         """One official update from given noise: world-model Adam step, policy Adam step, Polyak."""
@@ -212,6 +213,7 @@ class TDMPC2:
 
     # -- acting ----------------------------------------------------------------------------------------------
     @torch.no_grad()
+    @agent_precision  # the config's matmul precision around planning / acting (runtime.py)
     # random wrapper: draws noise with its framework's RNG, then calls a compared core
     def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False,  # parity: not compared
             env_step: int = 0) -> torch.Tensor:

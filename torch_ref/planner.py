@@ -77,7 +77,9 @@ def plan(model: WorldModel, cfg: Config, obs: torch.Tensor, prev_mean: torch.Ten
         actions[:, :, P:] = (mean.unsqueeze(2) + std.unsqueeze(2) * r).clamp(-1, 1)
         value = estimate_value(model, cfg, z, actions, noise["value_pi_eps"][:, i], noise["value_q_pair"][:, i])
         value = value.nan_to_num(0).squeeze(-1)  # (E, N)
-        elite_idxs = torch.topk(value, K, dim=1).indices  # (E, K)
+        # the K best, ties in index order (official torch.topk leaves the order of ties unspecified: with the
+        # official zero-init reward/Q heads every value of the untrained agent ties); = jax.lax.top_k's rule
+        elite_idxs = torch.sort(value, dim=1, descending=True, stable=True).indices[:, :K]  # (E, K)
         elite_value = value[rows, elite_idxs].unsqueeze(-1)  # (E, K, 1)
         elite_actions = torch.gather(actions, 2, elite_idxs[:, None, :, None].expand(E, H, K, A))  # (E,H,K,A)
 

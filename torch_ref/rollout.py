@@ -1,17 +1,19 @@
-"""Evaluation rollouts of the torch agent: the loop of `Trainer.evaluate`, plus what `tdmpc-parity eval` records.
+"""Evaluation rollouts of the torch agent: the loop of `Trainer.evaluate` (which calls `run_episodes`), plus what
+`tdmpc-parity eval` records.
 
 `run_episodes` runs one episode in each env of a vector env side by side, acting with MPPI in eval mode
-(`agent.act(obs, t0, eval_mode=True)`), and returns the undiscounted returns and, when asked, the encoder
-latents z_t = enc(o_t) of o_0..o_L (L = episode_length). `control_step_hook` makes an env call a function with
-its dm_control Physics after the reset and after every physics control step (action_repeat per agent step),
-which is how a video gets the env's full frame rate. `Evaluator` is what `harness/evaluate.py` drives (the
-same interface as jax_impl/rollout.py): an agent built from canonical weights, episode i on an env seeded
-`seed + 10_000 + i` (the trainer's eval env i), the Glass cluster probabilities of latents.
+(`agent.act(obs, t0, eval_mode=True)`), and returns the undiscounted returns, the reward of every agent step
+and, when asked, the encoder latents z_t = enc(o_t) of o_0..o_L (L = episode_length). `control_step_hook`
+makes an env call a function with its dm_control Physics after the reset and after every physics control step
+(action_repeat per agent step), which is how a video gets the env's full frame rate. `Evaluator` is what
+`harness/evaluate.py` drives (the same interface as jax_impl/rollout.py): an agent built from canonical
+weights, episode i on an env seeded `seed + 10_000 + i` (the trainer's eval env i), the Glass cluster
+probabilities of latents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,35 +31,42 @@ from torch_ref.env import make_vector_env
 
 @dataclass
 class Episodes:
-    """returns (E,) float64; latents (E, L+1, Z) of o_0..o_L, or None when not recorded."""
+    """returns (E,) float64 = the running sum of rewards (E, L) (the reward of each agent step); latents
+    (E, L+1, Z) of o_0..o_L, or None when not recorded."""
 
     returns: np.ndarray
     latents: np.ndarray | None = None
+    rewards: np.ndarray | None = None
 
 
 @torch.no_grad()
 def run_episodes(agent: TDMPC2, vec_env: Any, episode_length: int, seed: int | None = None,
-                 record_latents: bool = False) -> Episodes:
-    """One episode per env of `vec_env` (reset with `seed`: env i gets seed + i), MPPI in eval mode."""
+                 record_latents: bool = False,
+                 progress: Callable[[range], Iterable[int]] | None = None) -> Episodes:
+    """One episode per env of `vec_env` (reset with `seed`: env i gets seed + i; None: the envs' own RNG goes
+    on), MPPI in eval mode. `progress` wraps the step range (a progress bar)."""
     obs, _ = vec_env.reset(seed=seed)
     E = obs.shape[0]
     total = np.zeros(E)
+    rewards = np.zeros((E, episode_length))
     latents: list[torch.Tensor] = []
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x), device=agent.device, dtype=agent.dtype)
 
-    for t in range(episode_length):
+    steps = range(episode_length)
+    for t in steps if progress is None else progress(steps):
         if record_latents:
             latents.append(agent.model.encode(tensor(obs)))
         t0 = torch.full((E,), t == 0, device=agent.device)
         action = agent.act(tensor(obs), t0, eval_mode=True)
         obs, reward, _, _, _ = vec_env.step(action.cpu().numpy())
+        rewards[:, t] = reward
         total += reward
     if not record_latents:
-        return Episodes(total)
+        return Episodes(total, rewards=rewards)
     latents.append(agent.model.encode(tensor(obs)))  # the final observation o_L
-    return Episodes(total, torch.stack(latents, dim=1).cpu().numpy())
+    return Episodes(total, torch.stack(latents, dim=1).cpu().numpy(), rewards)
 
 
 class _HookedDmEnv:
@@ -169,7 +178,8 @@ class Evaluator:
             with control_step_hook(self.env, hook):
                 res = run_episodes(self.agent, self.env, self.cfg.episode_length, seed=seed, record_latents=True)
             renderer[0].close()
-        return EpisodeRecord(float(res.returns[0]), res.latents[0], frames if render is not None else None)
+        return EpisodeRecord(float(res.returns[0]), res.latents[0], frames if render is not None else None,
+                             res.rewards[0])
 
     @torch.no_grad()
     def glass(self, latents: np.ndarray) -> dict[str, np.ndarray]:

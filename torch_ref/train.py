@@ -20,10 +20,13 @@ from harness.config import Config
 from harness.noise import NoiseSpec
 from harness.runlog import NonFiniteError, RunLog, update_row
 from harness.schedule import Schedule, q_reset_due
+from harness.time_budget import TimeBudget
+from harness.training_video import drop_videos_after, require_video_writer, video_due, video_index, write_training_video
 from torch_ref import checkpoint
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
 from torch_ref.env import make_vector_env
+from torch_ref.rollout import run_episodes
 from torch_ref.world_model import WorldModel
 
 
@@ -66,7 +69,9 @@ class Trainer:
     """One torch TD-MPC2 run in a run folder."""
 
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, max_seconds: float | None = None):
+        self.budget = TimeBudget(max_seconds)  # train --max-minutes: stop at the first episode end after it
+        require_video_writer(cfg)  # video_every: a missing renderer fails now, not at the first video
         if resume:  # a folder without a checkpoint is refused before anything is touched
             require_checkpoint(run_dir)
         self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
@@ -79,8 +84,11 @@ class Trainer:
         self.buffer = Buffer(cfg, cfg.n_envs, self.device, self.dtype)
         self.iteration = 0
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
+        self.last_video = -1  # harness/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.resumed = resume and self._restore()
+        if self.resumed:  # the videos past the checkpoint are written again, as its rows are logged again
+            drop_videos_after(self.run_dir, self.sched.env_step(self.iteration))
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -88,6 +96,7 @@ class Trainer:
             "agent": self.agent.state_dict(),
             "iteration": self.iteration,
             "last_eval": self.last_eval, "last_save": self.last_save, "last_diag": self.last_diag,
+            "last_video": self.last_video,
             "elapsed": self.elapsed_before + time.perf_counter() - self.t_start,
             "env_rng": _env_rng_states(self.env),
             "eval_env_rng": _env_rng_states(self.eval_env),
@@ -106,6 +115,7 @@ class Trainer:
         self.buffer.load_state_dict(buffer)
         self.iteration = int(state["iteration"])
         self.last_eval, self.last_save, self.last_diag = state["last_eval"], state["last_save"], state["last_diag"]
+        self.last_video = state.get("last_video", -1)
         self.elapsed_before = float(state["elapsed"])
         _set_env_rng_states(self.env, state["env_rng"])
         _set_env_rng_states(self.eval_env, state["eval_env_rng"])
@@ -116,17 +126,13 @@ class Trainer:
         return torch.as_tensor(np.asarray(x), device=self.device, dtype=self.dtype)
 
     def evaluate(self) -> float:
-        """eval_episodes episodes side by side on the eval envs, MPPI in eval mode; mean undiscounted return."""
-        obs, _ = self.eval_env.reset()
-        total = np.zeros(self.cfg.eval_episodes)
-        steps = tqdm(range(self.cfg.episode_length), desc=f"eval ({self.cfg.eval_episodes} episodes)", leave=False,
-                     unit="step", disable=not self.progress, dynamic_ncols=True)
-        for t in steps:
-            t0 = torch.full((self.cfg.eval_episodes,), t == 0, device=self.device)
-            action = self.agent.act(self._tensor(obs), t0, eval_mode=True)
-            obs, reward, _, _, _ = self.eval_env.step(action.cpu().numpy())
-            total += reward
-        return float(total.mean())
+        """eval_episodes episodes side by side on the eval envs (their RNG goes on from episode to episode), MPPI
+        in eval mode (torch_ref/rollout.py `run_episodes`); mean undiscounted return."""
+        def bar(steps: range) -> tqdm:
+            return tqdm(steps, desc=f"eval ({self.cfg.eval_episodes} episodes)", leave=False, unit="step",
+                        disable=not self.progress, dynamic_ncols=True)
+
+        return float(run_episodes(self.agent, self.eval_env, self.cfg.episode_length, progress=bar).returns.mean())
 
     def glass_diagnostics(self) -> dict[str, float]:
         """Glass scalars on a fresh batch, and the S/P/A matrices saved to the run folder."""
@@ -158,6 +164,12 @@ class Trainer:
         reward = self.evaluate()
         self.log.log("eval", {**self._counters(), "episode_reward": reward})
         self.last_eval = self.sched.eval_index(self.iteration)
+        env_step = self.sched.env_step(self.iteration)
+        if video_due(self.cfg, env_step, self.last_video):
+            from torch_ref.weights import to_canonical
+
+            write_training_video(self.cfg, to_canonical(self.agent.model), self.cfg.seed, self.run_dir, env_step)
+            self.last_video = video_index(self.cfg, env_step)
 
     def _counters(self) -> dict[str, Any]:
         it = self.iteration
@@ -220,6 +232,8 @@ class Trainer:
             if sched.save_due(self.iteration, self.last_save):
                 self.save()
                 self.last_save = sched.save_index(self.iteration)
+            if self.iteration < total and self.budget.spent():
+                break  # checkpointed below, like the final boundary
             if self.iteration < total:  # the final boundary is checkpointed before any reset
                 obs, _ = self.env.reset()
                 self.buffer.add_reset(self._tensor(obs))
@@ -230,7 +244,8 @@ class Trainer:
         self._save_final_model()
         self.log.close()
         return {"run_dir": str(self.run_dir), "agent_steps": sched.agent_step(self.iteration),
-                "env_steps": sched.env_step(self.iteration), "last_train": last}
+                "env_steps": sched.env_step(self.iteration), "last_train": last,
+                "stopped_early": self.iteration < total}
 
     def _save_final_model(self) -> None:
         from harness.weights import save_weights
@@ -240,8 +255,11 @@ class Trainer:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> int:
-    """Console entry: run (or resume) a training run; 0 on success."""
-    summary = Trainer(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress).run()
+          progress: bool = True, max_seconds: float | None = None) -> int:
+    """Console entry: run (or resume) a training run; 0 on success (also when --max-minutes stopped it)."""
+    trainer = Trainer(cfg, run_dir, resume=resume, overwrite=overwrite, progress=progress, max_seconds=max_seconds)
+    summary = trainer.run()
     print(f"run folder: {summary['run_dir']} ({summary['env_steps']} env steps)")
+    if summary["stopped_early"]:
+        print(trainer.budget.message(summary["run_dir"], summary["env_steps"]))
     return 0

@@ -36,13 +36,14 @@ class WorldModel(nn.Module):
         self.cfg = cfg
         A, Z, M = cfg.action_dim, cfg.latent_dim, cfg.mlp_dim
         enc_hidden = [cfg.enc_dim] * max(cfg.num_enc_layers - 1, 1)
+        mm = cfg.matmul_precision  # every linear layer's matmul mode
         self._encoder = nn.ModuleDict(
-            {"state": layers.mlp(cfg.obs_dim, enc_hidden, Z, act=layers.SimNorm(cfg.simnorm_dim))}
+            {"state": layers.mlp(cfg.obs_dim, enc_hidden, Z, act=layers.SimNorm(cfg.simnorm_dim), precision=mm)}
         )
-        self._dynamics = layers.mlp(Z + A, [M, M], Z, act=layers.SimNorm(cfg.simnorm_dim))
-        self._reward = layers.mlp(Z + A, [M, M], cfg.num_bins)
-        self._pi = layers.mlp(Z, [M, M], 2 * A)
-        self._Qs = layers.QEnsemble(Z + A, M, cfg.num_bins, cfg.num_q, cfg.dropout)
+        self._dynamics = layers.mlp(Z + A, [M, M], Z, act=layers.SimNorm(cfg.simnorm_dim), precision=mm)
+        self._reward = layers.mlp(Z + A, [M, M], cfg.num_bins, precision=mm)
+        self._pi = layers.mlp(Z, [M, M], 2 * A, precision=mm)
+        self._Qs = layers.QEnsemble(Z + A, M, cfg.num_bins, cfg.num_q, cfg.dropout, precision=mm)
         self.register_buffer("log_std_min", torch.tensor(cfg.log_std_min))
         self.register_buffer("log_std_dif", torch.tensor(cfg.log_std_max - cfg.log_std_min))
         self.apply(_init_linear)
