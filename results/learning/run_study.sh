@@ -3,8 +3,9 @@
 # algorithm and profile with a small model and 100-step episodes), STEPS agent steps (default 10,000 = 20,000 env
 # steps), an eval of 10 episodes every 1000 agent steps (step 0 = the untrained agent), seeds 1-5 per backend.
 # torch: one process per seed, two at a time, one thread each; JAX: the 5 seeds vmapped in one program. Then
-# `compare --official`. A folder that already holds a run is extended with `--resume DIR --steps STEPS`
-# (on CPU, N steps + resume to M reproduce an uninterrupted M-step run exactly).
+# `compare --official` (results/learning/compare/) and the claims (results/learning/claims.py). A folder that
+# already holds a run is extended with `--resume DIR --steps STEPS` (on CPU, N steps + resume to M reproduce an
+# uninterrupted M-step run exactly).
 # Usage: bash results/learning/run_study.sh [OUT_DIR]   (default results/learning/study; ~30 min on 2 cores)
 set -euo pipefail
 OUT="${1:-results/learning/study}"
@@ -29,4 +30,5 @@ for s in $SEEDS; do echo "$s"; done | OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 xargs 
 TORCH=$!
 train "$OUT/jax" jax --seeds "$(echo $SEEDS | tr ' ' ',')" >> "$OUT/logs/jax.log" 2>&1
 wait "$TORCH"
-tdmpc-parity compare "$OUT"/torch_s* "$OUT/jax" --official --out results/learning
+tdmpc-parity compare "$OUT"/torch_s* "$OUT/jax" --official --out results/learning/compare
+python results/learning/claims.py "$OUT"
