@@ -61,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="benchmark size: cpu (tiny model, minutes on 2 cores) or gpu (official 5M model)")
     group.addoption("--bench-precision", choices=MATMUL_PRECISIONS, default="highest",
                     help="the agents' matmul_precision (recorded per record; the report pairs only equal modes)")
+    group.addoption("--bench-devices", metavar="N", type=int, default=1,
+                    help="train_iteration: also time the JAX fast cases with one agent's envs sharded over N devices "
+                         "(jax_impl/sharding.py; on a CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N) "
+                         "(default: 1, none)")
     group.addoption("--bench-task", metavar="NAME", default=None,
                     help="task of every case (default: cartpole-swingup for cpu, hopper-hop for gpu)")
     group.addoption("--bench-results", metavar="DIR", default=None,

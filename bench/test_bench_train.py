@@ -1,20 +1,22 @@
 """Benchmark: end-to-end training iterations (act -> env step -> buffer insert -> updates), past the seed phase.
 
-Cases: the `official` profile (1 env, MPPI, 1 update per agent step) and the `fast` profile (UTD 0.25 =
-n_envs / 4 updates per vector step; 256 envs and 64 updates in the gpu bench profile, 8 envs and 2 updates
-in the cpu one, recorded as n_envs) with the `policy` and the `mppi` collector. One call = `iterations`
-training iterations (`bench.harness_utils.SIZES`), so env steps per call = iterations x n_envs x
+Cases: the `official` profile (1 env, MPPI, 1 update per agent step) and the `fast` profile (UTD 0.25 = n_envs
+/ 4 updates per vector step; 256 envs and 64 updates in the gpu bench profile, 8 envs and 2 updates in the cpu
+one, recorded as n_envs) with the `policy` and the `mppi` collector; with `--bench-devices N` also the JAX
+fast cases with the agent's envs sharded over N devices (jax_impl/sharding.py, the trainer's `--devices N`
+program; recorded as extra_info.devices, which the report matches on: no torch partner). One call =
+`iterations` training iterations (`bench.harness_utils.SIZES`), so env steps per call = iterations x n_envs x
 action_repeat and updates per call = iterations x updates_per_iteration.
 
 Set-up (untimed): the seed phase is one episode of U[-1, 1] actions in every env (`seed_steps=1`), so the
-buffer holds complete episodes; the one-off pretrain updates are skipped in both backends.
-torch: `bench.harness_utils.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update
-finiteness sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random=False)` of
-`jax_impl.train.programs_for(cfg)` (the body of `Programs.train_chunk`), vmapped over the seed axis as
-`train_chunk`, with the trainer's shared `Clock` and static episode end (`ends`: a call that ends an episode
-is the second compiled program, so `iterations` must divide the episode length), jitted once each with the
-TrainState donated and threaded into the next call; each call also fetches the chunk's per-iteration outputs
-to the host, as the trainer does for its NaN check and logging.
+buffer holds complete episodes; the one-off pretrain updates are skipped in both backends. torch:
+`bench.harness_utils.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update finiteness
+sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random=False)` of
+`jax_impl.train.programs_for(cfg)` (the body of `Programs.train_chunk`), vmapped over the seed axis by
+`Programs.seed_program` as `train_chunk`, with the trainer's shared `Clock` and static episode end (`ends`: a
+call that ends an episode is the second compiled program, so `iterations` must divide the episode length),
+jitted once each with the TrainState donated and threaded into the next call; each call also fetches the
+chunk's per-iteration outputs to the host, as the trainer does for its NaN check and logging.
 """
 
 from __future__ import annotations
@@ -42,12 +44,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     name, sizes = profile_of(metafunc)
     settings = [("official", 1, "mppi"), ("fast", sizes.fast_n_envs, "policy"), ("fast", sizes.fast_n_envs, "mppi")]
-    metafunc.parametrize("case", [case_param((b, p, n, c), b, name, f"{b}-{p}-E{n}-{c}")
-                                  for p, n, c in settings for b in ("torch", "jax")])
+    cases = [case_param((b, p, n, c, 1), b, name, f"{b}-{p}-E{n}-{c}")
+             for p, n, c in settings for b in ("torch", "jax")]
+    devices = metafunc.config.getoption("bench_devices")
+    if devices > 1:  # one agent's envs over several devices: JAX only
+        cases += [case_param(("jax", p, n, c, devices), "jax", name, f"jax-{p}-E{n}-{c}-D{devices}")
+                  for p, n, c in settings if p == "fast"]
+    metafunc.parametrize("case", cases)
 
 
 def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) -> None:
-    backend, profile, n_envs, collector = case
+    backend, profile, n_envs, collector, devices = case
     import_backend(backend)
     cfg = config_for(bench_profile, sizes, backend, profile, n_envs=n_envs, collector=collector, seed_steps=1)
     assert cfg.seed_iterations == cfg.episode_length  # one seed episode
@@ -79,17 +86,21 @@ def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) 
     import jax.numpy as jnp
     import numpy as np
 
+    from jax_impl.sharding import state_shardings, train_layout
     from jax_impl.train import Clock, programs_for
 
     L = cfg.episode_length
     if L % k:
         raise ValueError(f"{k} iterations per call do not divide the episode ({L}): the static episode end "
                          "needs calls aligned with episodes")
-    programs = programs_for(cfg)
+    layout = train_layout(1, n_envs, devices) if devices > 1 else None  # bad --bench-devices: a clear error
+    programs = programs_for(cfg, layout)
     ts = [jax_post_seed_state(programs, jax_rollout(cfg, n_envs, sizes.env_steps_per_call), cfg.seed)]
+    if layout is not None:
+        ts[0] = jax.device_put(ts[0], state_shardings(layout, ts[0]))
     # the trainer's program: the episode end is static, so a call that ends an episode is its own program
-    chunks = {ends: jax.jit(jax.vmap(lambda s, c, e=ends: programs.run_iterations(s, k, False, c, ends=e),
-                                     in_axes=(0, None)), donate_argnums=0) for ends in (False, True)}
+    chunks = {ends: programs.seed_program(lambda s, c, e=ends: programs.run_iterations(s, k, False, c, ends=e))
+              for ends in (False, True)}
     trace_keys = [f"chunk(n={k}, random=False, ends={e})" for e in (False, True)]
     traces = [programs.trace_counts[key] for key in trace_keys]
     params = jax_param_count(jax.tree.map(lambda x: x[0], ts[0].agent.params))
@@ -114,8 +125,9 @@ def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) 
         host["updates"] += k * cfg.updates_per_iteration
         assert bool(np.all(out["env_finite"]))
 
-    calls = time_call(benchmark, bench_profile, call, extra_info_fn(
-        cfg, bench_profile, device=jax_device_label(), params=params, **info))
+    base_info = extra_info_fn(cfg, bench_profile, device=jax_device_label(), params=params, **info)
+    calls = time_call(benchmark, bench_profile, call,
+                      lambda seconds: {**base_info(seconds), **({"devices": devices} if devices > 1 else {})})
     retraced = [programs.trace_counts[key] - t for key, t in zip(trace_keys, traces, strict=True)]
     assert retraced == [1, 0 if benchmark.disabled else 1], f"the chunk retraced: {retraced}"
     assert all(jit_cache_size(c) in (0, 1, None) for c in chunks.values()), "a chunk compiled twice"

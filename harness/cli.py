@@ -347,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated seeds trained together, vmapped in one program (--backend jax only; "
                         "each seed writes RUN_DIR/seed_<s>/) (default: none, one seed: --seed)")
     p.add_argument("--devices", type=int, default=None, metavar="N",
-                   help="--backend jax: shard the --seeds over N devices (= config devices=N) (default: all visible "
-                        "that divide the seeds; e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU)")
+                   help="--backend jax: shard the --seeds, then each seed's n_envs envs, over N devices (= config "
+                        "devices=N; jax_impl/sharding.py) (default: all visible that split them; e.g. "
+                        "XLA_FLAGS=--xla_force_host_platform_device_count=2 on a CPU)")
     p.add_argument("--run-dir", default=None, metavar="RUN_DIR",
                    help="the run folder (default: runs/<task>-<backend>-s<seed>-<YYYYmmdd-HHMMSS>)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",

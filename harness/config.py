@@ -174,7 +174,7 @@ class Config:
     mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU); "warp" is refused by jax_impl/env.py
     save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
     video_every: int = 0  # env steps between rollout videos RUN_DIR/videos/ (harness/training_video.py); 0 = off
-    devices: int = 0  # JAX: devices the --seeds axis is sharded over (0 = all visible, as many as divide the seeds)
+    devices: int = 0  # JAX: devices the seeds x each seed's envs are sharded over (0 = all visible that split them)
     logger: str = "auto"  # scalars to RUN_DIR/tb when tensorboardX is installed: auto | tensorboard | wandb | none
     wandb_project: str = "tdmpc-parity"  # the W&B project of logger=wandb
     seed_steps: int | None = None  # None = official max(1000, 5 * episode_length)

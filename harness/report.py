@@ -216,8 +216,10 @@ def load_results(results_dir: Path, version: str | None = None) -> tuple[dict[st
 
 
 def match_key(info: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """The settings that must be equal for two records (of one machine) to be compared."""
-    return tuple((k, info[k]) for k in MATCH_FIELDS[info["bench"]])
+    """The settings that must be equal for two records (of one machine) to be compared. A JAX record sharded
+    over several devices (optional extra_info.devices, bench/test_bench_train.py) has no torch partner."""
+    devices = info.get("devices", 1)
+    return tuple((k, info[k]) for k in MATCH_FIELDS[info["bench"]]) + ((("devices", devices),) if devices != 1 else ())
 
 
 def pairs_by_settings(data: ReportData) -> list[tuple[tuple[Any, ...], dict[str, Pair]]]:

@@ -62,6 +62,7 @@ def world_model_loss(model: WorldModel, params: Params, cfg: Config, obs: jax.Ar
         z = model.next(params, z, a_t)
         return z, z
 
+    # a rolled scan: unrolled, XLA sums the dynamics' gradient over the steps in another order (ULPs differ)
     _, z_rest = jax.lax.scan(rollout, z, action)
     zs = jnp.concatenate([z[None], z_rest], axis=0)
     consistency_loss = (jnp.mean((z_rest - next_z) ** 2, axis=(1, 2)) * rho).sum() / H

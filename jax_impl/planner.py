@@ -2,7 +2,7 @@
 
 Exactly the official steps: encode; roll out num_pi_trajs sampled-policy trajectories once; mean = 0 (or the
 previous mean shifted by one step unless t0), std = max_std; `plan_iterations` times (lax.scan): sample
-clamp(mean + std * r, -1, 1), score with estimate_value (lax.scan over the horizon), keep the top num_elites,
+clamp(mean + std * r, -1, 1), score with estimate_value (an unrolled scan over the horizon), keep the top num_elites,
 weights s = exp(temperature * (V - max V_elite)) normalised, mean/std = weighted moments (std clamped to
 [min_std, max_std]); then draw one elite by Gumbel-max from s, take its first action, add std[0] * noise in
 training mode, clamp to [-1, 1]. `plan` vmaps `plan_single` over the leading env axis of every argument.
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from harness.config import Config
 from jax_impl import math as jmath
+from jax_impl import runtime
 from jax_impl.world_model import Params, WorldModel
 
 
@@ -44,7 +45,7 @@ def estimate_value(model: WorldModel, params: Params, cfg: Config, z: jax.Array,
         return (z, G, discount * cfg.discount), None
 
     G0 = jnp.zeros((z.shape[0], 1), z.dtype)
-    (z, G, discount), _ = jax.lax.scan(step, (z, G0, jnp.ones((), z.dtype)), actions)
+    (z, G, discount), _ = runtime.horizon_scan(step, (z, G0, jnp.ones((), z.dtype)), actions)
     action, _ = model.pi(params, z, pi_eps)
     return G + discount * model.Q(params, z, action, return_type="avg", pair=q_pair)
 
@@ -61,7 +62,7 @@ def plan_single(model: WorldModel, params: Params, cfg: Config, obs: jax.Array, 
             return model.next(params, _z, a_t), a_t
 
         _z = jnp.broadcast_to(z, (P, z.shape[-1]))
-        _z, first = jax.lax.scan(pi_step, _z, noise["pi_traj_eps"][: H - 1])
+        _z, first = runtime.horizon_scan(pi_step, _z, noise["pi_traj_eps"][: H - 1])
         last, _ = model.pi(params, _z, noise["pi_traj_eps"][H - 1])
         pi_actions = jnp.concatenate([first, last[None]], axis=0)  # (H, P, A)
     else:

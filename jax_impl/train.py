@@ -33,6 +33,7 @@ from jax_impl.buffer import Buffer, BufferState
 from jax_impl.env import EnvState, MJXEnv
 from jax_impl.rollout import run_episodes
 from jax_impl.runtime import agent_precision
+from jax_impl.sharding import Layout, constrain_state, replicated, state_shardings, train_layout
 
 
 def param_counts(cfg: Config) -> dict[str, int]:
@@ -81,12 +82,14 @@ LOOP_FIELDS = ("steps", "seed", "eval_freq", "save_every", "profile", "logger", 
 class Programs:
     """The pure pieces of training and their jitted (seed-vmapped) forms, for one program-shaping config.
 
-    Cached per config (`programs_for`), so several runs in one process (tests, resume) compile once.
-    `trace_counts` counts Python traces of each chunk: a retrace between iterations is a bug.
+    Cached per config and device layout (`programs_for`), so several runs in one process (tests, resume)
+    compile once. `trace_counts` counts Python traces of each chunk: a retrace between iterations is a bug.
+    With a `layout` (jax_impl/sharding.py) the chunks take and return the state sharded over its devices and
+    the updates' sampled batch is gathered whole (the update replicated over a seed's env devices).
     """
 
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, layout: Layout | None = None):
+        self.cfg, self.layout = cfg, layout
         self.agent = TDMPC2(cfg)
         self.dtype = self.agent.dtype
         self.env = MJXEnv(cfg)
@@ -95,7 +98,7 @@ class Programs:
         L = cfg.episode_length
         self.seed_chunk = self._chunk(L, random=True)
         self.train_chunk = self._chunk(L, random=False)
-        self.pretrain = jax.jit(jax.vmap(self.pretrain_updates, in_axes=(0, None)), donate_argnums=0)
+        self.pretrain = self.seed_program(self.pretrain_updates)
         self.evaluate = jax.jit(jax.vmap(self.eval_episodes))
         self.init = jax.jit(jax.vmap(self.init_state))
         self._partial: dict[tuple[int, bool], Any] = {}
@@ -105,8 +108,19 @@ class Programs:
         and vmapped over the seed axis of the state; the clock is shared (unbatched); the state is donated
         (updated in place: no copy of the replay buffer)."""
         ends = n == self.cfg.episode_length
-        return jax.jit(jax.vmap(lambda ts, clock: self.run_iterations(ts, n, random, clock, ends=ends),
-                                in_axes=(0, None)), donate_argnums=0)
+        return self.seed_program(lambda ts, clock: self.run_iterations(ts, n, random, clock, ends=ends))
+
+    def seed_program(self, fn):
+        """`fn(ts, clock) -> (ts, out)` vmapped over the seed axis (clock shared), jitted with the state donated;
+        with a layout, the state is pinned to it on the way in and out (a chunk never reshards it)."""
+        layout = self.layout
+        vmapped = jax.vmap(fn, in_axes=(0, None), spmd_axis_name=None if layout is None else "seeds")
+
+        def program(ts, clock):
+            ts, out = vmapped(constrain_state(layout, ts), clock)
+            return constrain_state(layout, ts), out
+
+        return jax.jit(program, donate_argnums=0)
 
     def partial_chunk(self, n: int, random: bool):
         """A final partial episode of `n` iterations: its own compiled shape."""
@@ -130,7 +144,8 @@ class Programs:
         def one(agent, xs):
             k, j = xs
             active = None if num_updates is None else self.agent.glass_active(num_updates + j, env_steps)
-            return self.agent.update(agent, self.buffer.sample(buffer, k), env_steps, glass_active=active)
+            batch = replicated(self.layout, self.buffer.sample(buffer, k))  # gathered from the env shards
+            return self.agent.update(agent, batch, env_steps, glass_active=active)
 
         xs = (jax.random.split(key, n), jnp.arange(n, dtype=jnp.int32))
         agent, metrics = jax.lax.scan(one, agent, xs)
@@ -216,31 +231,16 @@ class Programs:
 
 
 
-def seed_sharding(n_seeds: int, devices: int = 0) -> jax.sharding.NamedSharding | None:
-    """The seed axis of the training state split over devices (each device trains its own seeds; the seeds never
-    communicate), or None for one device. `devices` 0 = all visible, reduced to the largest count that divides
-    the seeds; an explicit count must be visible and divide them."""
-    visible = jax.devices()
-    if devices > len(visible):
-        raise ValueError(f"devices={devices} asked for, but JAX sees {len(visible)} ({visible[0].platform})")
-    if devices and n_seeds % devices:
-        raise ValueError(f"devices={devices} does not divide the {n_seeds} seeds (each device trains as many)")
-    n = devices or max(d for d in range(1, len(visible) + 1) if n_seeds % d == 0)
-    if n == 1:
-        return None
-    mesh = jax.sharding.Mesh(np.asarray(visible[:n]), ("seeds",))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+_PROGRAMS: dict[tuple[Config, tuple[int, int] | None], Programs] = {}
 
 
-_PROGRAMS: dict[Config, Programs] = {}
-
-
-def programs_for(cfg: Config) -> Programs:
-    """The (cached) compiled programs of `cfg`; host-loop fields do not change them."""
+def programs_for(cfg: Config, layout: Layout | None = None) -> Programs:
+    """The (cached) compiled programs of `cfg` on `layout`; host-loop fields do not change them."""
     key = replace(cfg, **{f: Config.__dataclass_fields__[f].default for f in LOOP_FIELDS})
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = Programs(key)
-    return _PROGRAMS[key]
+    shape = None if layout is None else (layout.seeds, layout.envs)
+    if (key, shape) not in _PROGRAMS:
+        _PROGRAMS[(key, shape)] = Programs(key, layout)
+    return _PROGRAMS[(key, shape)]
 
 
 class Trainer:
@@ -255,10 +255,10 @@ class Trainer:
         if resume:  # a folder without a checkpoint is refused before anything is touched
             for run_dir in run_dirs:
                 require_checkpoint(run_dir)
-        self.sharding = seed_sharding(len(seeds), cfg.devices)  # bad input refused before anything is written
+        self.layout = train_layout(len(seeds), cfg.n_envs, cfg.devices)  # bad input refused before any writing
         self.cfg, self.seeds, self.run_dirs, self.progress = cfg, seeds, run_dirs, progress
         self.sched = Schedule(cfg)
-        self.programs = programs_for(cfg)
+        self.programs = programs_for(cfg, self.layout)
         self.agent, self.buffer = self.programs.agent, self.programs.buffer
         self.logs = [RunLog(d, replace(cfg, seed=s), resume=resume, overwrite=overwrite)
                      for d, s in zip(run_dirs, seeds, strict=True)]
@@ -273,8 +273,8 @@ class Trainer:
                 drop_videos_after(run_dir, self.sched.env_step(int(np.asarray(self.state.iteration)[0])))
         if self.state is None:
             self.state = self.programs.init(jnp.asarray(seeds, jnp.uint32))
-        if self.sharding is not None:  # the compiled chunks follow the state's sharding: seeds run per device
-            self.state = jax.device_put(self.state, self.sharding)
+        if self.layout is not None:  # seeds and envs over the devices (jax_impl/sharding.py)
+            self.state = jax.device_put(self.state, state_shardings(self.layout, self.state))
 
     # -- host side -----------------------------------------------------------------------------------------
     def _timed(self, name: str, fn, *args):
@@ -476,8 +476,7 @@ def train_seeds(cfg: Config, seeds: list[int], run_dir: str | Path, resume: bool
                       progress=progress, max_seconds=max_seconds)
     summary = trainer.run()
     compiled = ", ".join(f"{k} {v:.1f}s" for k, v in summary["compile_seconds"].items())
-    sharded = "" if trainer.sharding is None else \
-        f"; seeds sharded over {trainer.sharding.mesh.size} {jax.devices()[0].platform} devices"
+    sharded = "" if trainer.layout is None else f"; {trainer.layout.describe()}"
     print(f"run folder(s): {', '.join(summary['run_dirs'])} ({summary['env_steps']} env steps per seed; "
           f"first calls incl. compile: {compiled}{sharded})")
     if summary["stopped_early"]:

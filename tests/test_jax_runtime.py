@@ -1,4 +1,5 @@
-"""jax_impl/runtime.py: the persistent compilation cache (a second process loads what the first compiled)."""
+"""jax_impl/runtime.py: the persistent compilation cache (a second process loads what the first compiled); the
+unrolled horizon scans give the numbers of the rolled ones."""
 
 from __future__ import annotations
 
@@ -50,3 +51,40 @@ def test_cache_dir_from_the_environment(monkeypatch, tmp_path: Path):
     assert compilation_cache_dir() == tmp_path
     monkeypatch.delenv(CACHE_ENV)
     assert compilation_cache_dir().parent == Path.home() / ".cache" / "tdmpc-parity"
+
+
+def _update_and_act(cfg) -> tuple:
+    """A jitted update (Glass on) and an MPPI act of the tiny agent on fixed random inputs, traced now."""
+    import jax
+    import jax.numpy as jnp
+
+    from jax_impl.agent import TDMPC2
+
+    agent = TDMPC2(cfg, n_envs=2)
+    state = agent.init(jax.random.PRNGKey(0))
+    H, B = cfg.horizon, cfg.batch_size
+    k = jax.random.split(jax.random.PRNGKey(1), 3)
+    batch = (jax.random.normal(k[0], (H + 1, B, cfg.obs_dim)), jax.random.uniform(k[1], (H, B, cfg.action_dim)),
+             jax.random.normal(k[2], (H, B, 1)))
+    new_state, metrics = jax.jit(lambda s, b: agent.update(s, b, glass_active=jnp.asarray(True)))(state, batch)
+    _, action = jax.jit(lambda s, o: agent.act(s, o, jnp.asarray([True, False])))(new_state, batch[0][0, :2])
+    return jax.device_get((new_state.params, metrics, action))
+
+
+def test_unrolled_horizon_scans_give_the_same_numbers(monkeypatch):
+    """runtime.HORIZON_UNROLL: MPPI (value estimate, policy trajectories) traced with its horizon scans unrolled
+    and rolled gives bit-identical actions (and the update, whose rollout stays rolled, identical parameters)."""
+    import jax
+    import numpy as np
+
+    from harness.config import load_config
+    from jax_impl import runtime
+
+    cfg = load_config(yaml_path=REPO / "configs" / "tiny.yaml",
+                      overrides=["task=cartpole-balance", "backend=jax", "glass=phase1b", "glass.num_prototypes=8",
+                                 "glass.num_clusters=4", "num_samples=64", "batch_size=16"])
+    unrolled = _update_and_act(cfg)
+    monkeypatch.setattr(runtime, "HORIZON_UNROLL", False)
+    rolled = _update_and_act(cfg)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(unrolled), jax.tree.leaves(rolled), strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))

@@ -145,6 +145,17 @@ def test_no_cross_machine_ratio_is_ever_formed(results):
         report.speedup(ti_torch, h100_jax)
 
 
+def test_a_sharded_jax_record_has_no_torch_partner():
+    """A JAX record sharded over several devices (extra_info.devices, `bench --bench-devices N`) is its own
+    series: never paired with the one-device torch record of the same settings."""
+    torch_info = _record()["extra_info"]
+    jax_info = {**torch_info, "backend": "jax"}
+    assert report.match_key(jax_info) == report.match_key(torch_info)
+    assert report.match_key({**jax_info, "devices": 1}) == report.match_key(torch_info)
+    sharded = report.match_key({**jax_info, "devices": 2})
+    assert sharded != report.match_key(torch_info) and ("devices", 2) in sharded
+
+
 def test_seed_table_is_official_torch_vs_fast_jax_per_machine(results):
     data = report.collect(results)
     assert sorted(p.machine for p in data.seed_pairs) == sorted([CPU, H100, TI])

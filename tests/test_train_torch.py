@@ -162,16 +162,24 @@ def test_policy_collector_run(tmp_path: Path):
 
 
 def test_nan_in_env_state_is_caught(tmp_path: Path, monkeypatch):
+    """An env whose observation turns NaN in its second episode (the training env; the eval envs at step 0
+    run their first) stops the run with the NaN guard's error."""
     import torch_ref.env as env_mod
 
-    real = env_mod.DMControlEnv.step
+    real_step, real_reset = env_mod.DMControlEnv.step, env_mod.DMControlEnv.reset
+    resets: dict[int, int] = {}
+
+    def counting_reset(self, *args, **kwargs):
+        resets[id(self)] = resets.get(id(self), 0) + 1
+        return real_reset(self, *args, **kwargs)
 
     def broken(self, action):
-        obs, r, term, trunc, info = real(self, action)
-        if self.elapsed_steps == 20:
+        obs, r, term, trunc, info = real_step(self, action)
+        if resets.get(id(self)) == 2 and self.elapsed_steps == 20:
             obs = obs * np.nan
         return obs, r, term, trunc, info
 
+    monkeypatch.setattr(env_mod.DMControlEnv, "reset", counting_reset)
     monkeypatch.setattr(env_mod.DMControlEnv, "step", broken)
-    with pytest.raises(NonFiniteError, match="env state"):
+    with pytest.raises(NonFiniteError, match="env state.* at agent step 70;"):  # episode 2, its 20th step
         Trainer(tiny_config("torch", 100), tmp_path / "envnan", progress=False).run()
