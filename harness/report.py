@@ -300,14 +300,15 @@ def is_official_torch(r: Record) -> bool:
 
 
 def seed_pairs(records: list[Record]) -> list[Pair]:
-    """The seed's comparison per machine: official torch vs JAX `fast` profile, same bench, task and numerics
-    (Glass, dtype, matmul precision: a speedup is never formed across precision modes)."""
+    """The seed's comparison per machine: official torch vs JAX `fast` profile on one device, same bench, task
+    and numerics (Glass, dtype, matmul precision: a speedup is never formed across precision modes)."""
     pairs = []
     for t in records:
         if not is_official_torch(t) or t.info["bench"] == "update":
             continue
         for j in records:
             if (j.backend == "jax" and j.info["profile"] == "fast" and j.machine == t.machine
+                    and j.info.get("devices", 1) == 1
                     and all(j.info[k] == t.info[k] for k in ("bench", "task", *_NUMERICS))):
                 pairs.append(_pair(t, j))
     return pairs
@@ -372,6 +373,8 @@ def settings_label(info: dict[str, Any]) -> str:
                   f"{info['dtype']}/{info['matmul_precision']}"]
     if b in ("update", "train_iteration"):
         parts.append(f"B={info['batch_size']}")
+    if info.get("devices", 1) != 1:
+        parts.append(f"envs over {info['devices']} devices")
     return " · ".join(parts)
 
 

@@ -83,11 +83,19 @@ def train_layout(n_seeds: int, n_envs: int, devices: int = 0) -> Layout | None:
     return Layout(ds, de, Mesh(np.asarray(visible[:ds * de]).reshape(ds, de), AXES))
 
 
-def _spec(mesh: Mesh, env_axis: int | None, ndim: int) -> NamedSharding:
-    """Seed axis (0) on "seeds"; `env_axis` (if any) on "envs"; every other axis whole."""
-    axes: list[str | None] = ["seeds"] + [None] * (ndim - 1)
-    if env_axis is not None:
-        axes[env_axis] = "envs"
+def _spec(mesh: Mesh, env_axis: int | None, shape: tuple[int, ...]) -> NamedSharding:
+    """Seed axis (0) on "seeds"; `env_axis` (if any) on "envs"; every other axis whole. Written as XLA returns
+    it (no mesh axis of size 1, no trailing None, an empty array — MJX keeps some — replicated): a chunk's
+    output then has its input's sharding exactly, and the next call reuses the compiled program instead of
+    compiling it again for an equivalent spelling."""
+    axes: list[str | None] = [None] * len(shape)
+    if 0 not in shape:
+        if mesh.shape["seeds"] > 1:
+            axes[0] = "seeds"
+        if env_axis is not None and mesh.shape["envs"] > 1:
+            axes[env_axis] = "envs"
+    while axes and axes[-1] is None:
+        axes.pop()
     return NamedSharding(mesh, P(*axes))
 
 
@@ -96,10 +104,10 @@ def state_shardings(layout: Layout, ts: Any) -> Any:
     mesh = layout.mesh
 
     def whole(x: Any) -> NamedSharding:
-        return _spec(mesh, None, len(x.shape))
+        return _spec(mesh, None, tuple(x.shape))
 
     def env_at(axis: int):
-        return lambda x: _spec(mesh, axis, len(x.shape))
+        return lambda x: _spec(mesh, axis, tuple(x.shape))
 
     agent = jax.tree.map(whole, ts.agent)._replace(prev_mean=env_at(1)(ts.agent.prev_mean))
     buffer = jax.tree.map(whole, ts.buffer)._replace(obs=env_at(2)(ts.buffer.obs), action=env_at(2)(ts.buffer.action),

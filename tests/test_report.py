@@ -154,6 +154,8 @@ def test_a_sharded_jax_record_has_no_torch_partner():
     assert report.match_key({**jax_info, "devices": 1}) == report.match_key(torch_info)
     sharded = report.match_key({**jax_info, "devices": 2})
     assert sharded != report.match_key(torch_info) and ("devices", 2) in sharded
+    assert report.settings_label({**jax_info, "devices": 2}).endswith(" · envs over 2 devices")
+    assert "devices" not in report.settings_label(jax_info)
 
 
 def test_seed_table_is_official_torch_vs_fast_jax_per_machine(results):
