@@ -33,10 +33,6 @@ class Layout:
     envs: int
     mesh: Mesh
 
-    @property
-    def devices(self) -> int:
-        return self.seeds * self.envs
-
     def describe(self) -> str:
         """E.g. 'seeds sharded over 2 cpu devices, envs over 2' (the trainer prints it)."""
         platform = jax.devices()[0].platform
