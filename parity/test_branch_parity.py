@@ -213,7 +213,7 @@ def test_episode_boundaries_in_both_envs():
             reset_obs, _ = tenv.reset()
             t_jump.append(not np.allclose(reset_obs, next_obs))
     jenv = MJXEnv(load_config(overrides=["task=cartpole-balance", f"episode_length={L}", "backend=jax"]))
-    state = jenv.reset(jax.random.PRNGKey(3))
+    state = jax.jit(jenv.reset)(jax.random.PRNGKey(3))  # one program, not hundreds of eager op compiles
     step = jax.jit(jenv.step)
     j_done, j_jump, j_t = [], [], []
     for a in actions:
@@ -230,7 +230,7 @@ def test_episode_boundaries_in_both_envs():
     # episode end; JAX: one guarded reset per batch) end episodes on the same steps
     vec = make_vector_env(cfg, 2, seed=4)
     vec.reset(seed=4)
-    states = jenv.reset_batch(jax.random.PRNGKey(4), 2)
+    states = jax.jit(jenv.reset_batch, static_argnums=1)(jax.random.PRNGKey(4), 2)
     step_batch = jax.jit(jenv.step_batch)
     # the trainer's chunks know the lockstep episode end statically: reset=False / reset=True, same numbers
     static_step = jax.jit(jenv.step_batch, static_argnums=2)

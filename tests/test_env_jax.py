@@ -106,7 +106,7 @@ def test_done_at_episode_length_with_fresh_auto_reset(env, jreset, probe) -> Non
 
 def test_vmap_two_envs_matches_single_env(env, jreset, probe) -> None:
     key = jax.random.PRNGKey(3)
-    batch = env.reset_batch(key, 2)
+    batch = jax.jit(env.reset_batch, static_argnums=1)(key, 2)  # one program, not hundreds of eager ops
     singles = [jreset(k) for k in jax.random.split(key, 2)]
     vstep = jax.jit(jax.vmap(env.step))
     actions = jnp.array([[0.5], [-0.5]])
@@ -162,7 +162,7 @@ def test_unresolved_config_is_value_error() -> None:
 
 def test_step_batch_equals_vmapped_step_across_a_reset(env) -> None:
     """step_batch (one guarded reset for the batch) gives exactly what vmap(step) gives."""
-    states = env.reset_batch(jax.random.PRNGKey(5), 2)
+    states = jax.jit(env.reset_batch, static_argnums=1)(jax.random.PRNGKey(5), 2)
     batched, vmapped = jax.jit(env.step_batch), jax.jit(jax.vmap(env.step))
     a, b = states, states
     for i in range(EPISODE + 2):  # crosses the auto-reset

@@ -133,9 +133,12 @@ SHARDED_RUN = """
 import sys
 from harness.cli import main
 from tests.train_helpers import cli_args
+from bench.harness_utils import jit_cache_size
+from jax_impl.train import _PROGRAMS
 out, devices, steps = sys.argv[1:]
-sys.exit(main(cli_args("jax", int(steps), out, "--seeds", "1,2", "n_envs=2", "collector=policy", "--devices",
-                       devices)))
+code = main(cli_args("jax", int(steps), out, "--seeds", "1,2", "n_envs=2", "collector=policy", "--devices", devices))
+print("seed chunk compiles:", *[jit_cache_size(p.seed_chunk) for p in _PROGRAMS.values()])
+sys.exit(code)
 """
 
 
@@ -163,6 +166,8 @@ def test_seeds_and_envs_sharded_over_four_devices_give_the_same_numbers(tmp_path
         assert outs[devices].returncode == 0, outs[devices].stderr[-3000:]
     assert "seeds sharded over 2 cpu devices, envs sharded over 2 cpu devices per seed" in outs["4"].stdout
     assert "sharded over" not in outs["1"].stdout
+    for devices in ("1", "4"):  # two seed episodes, one compile: the chunk returns the state sharded as it takes it
+        assert "seed chunk compiles: 1\n" in outs[devices].stdout, outs[devices].stdout[-500:]
     for s in ("seed_1", "seed_2"):
         keep = lambda r: not (r["kind"] == "eval" and r["agent_step"] > 0)  # noqa: E731
         got, want = [r for r in rows(tmp_path / "4" / s) if keep(r)], [r for r in rows(tmp_path / "1" / s) if keep(r)]
