@@ -34,7 +34,8 @@ class Layout:
     mesh: Mesh
 
     def describe(self) -> str:
-        """E.g. 'seeds sharded over 2 cpu devices, envs over 2' (the trainer prints it)."""
+        """E.g. 'seeds sharded over 2 cpu devices, envs sharded over 2 cpu devices per seed' (the trainer prints
+        it; empty for a single device)."""
         platform = jax.devices()[0].platform
         parts = []
         if self.seeds > 1:
