@@ -87,6 +87,8 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
               hard_deadline: float | None = None) -> list[dict[str, Any]]:
     """Budgeted pytest sessions until every case ran, was skipped or crashed, or the budget is spent.
     `hard_deadline` (time.monotonic()) kills a session that is still running then."""
+    from harness.pytest_env import child_pytest_env
+
     attempts: list[dict[str, Any]] = []
     deselect: list[str] = []
     t_start = time.monotonic()
@@ -108,7 +110,8 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
             if hard_deadline is not None:
                 timeout = min(timeout, hard_deadline - time.monotonic())
             try:
-                rc: int | str = subprocess.run(cmd, cwd=ROOT, timeout=max(timeout, 1.0)).returncode
+                rc: int | str = subprocess.run(cmd, cwd=ROOT, env=child_pytest_env(),
+                                                timeout=max(timeout, 1.0)).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
             started, finished = _progress(progress)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import GLASS_PRESETS, PROFILES, Config, load_config
+from harness.pytest_env import child_pytest_env
 from harness.runlog import NonFiniteError
 from harness.tasks import TASKS, UNSUPPORTED
 
@@ -296,7 +297,7 @@ def _pytest(suite: str, argv: list[str]) -> int:
     """pytest on the repository's `suite` folder, run in the repository root (its pytest settings apply)."""
     cmd = [sys.executable, "-m", "pytest", str(suite_dir(suite)), *argv]
     print("+ " + " ".join(cmd[1:]), flush=True)
-    return subprocess.call(cmd, cwd=repo_root())
+    return subprocess.call(cmd, cwd=repo_root(), env=child_pytest_env())
 
 
 def cmd_parity(args: argparse.Namespace) -> int:

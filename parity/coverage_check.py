@@ -1,6 +1,6 @@
 """Branch coverage of the numerical cores by the parity tests alone, and the check CI runs on it.
 
-    python -m pytest -q --cov --cov-context=test --cov-report=    # the default suite, measured
+    python -m pytest -q --cov --cov-context=test --cov-report=    # the default suite, measured (-n N works too)
     python -m parity.coverage_check [--data-file .coverage] [--out results/coverage.md]
 
 coverage.py measures `torch_ref` and `jax_impl` with branch coverage (pyproject.toml [tool.coverage.*]) and
@@ -62,7 +62,7 @@ def render(table: str, total: float) -> str:
         "# Branch coverage of the numerical cores by the parity suite",
         "",
         f"Generated {stamp} by `python -m parity.coverage_check` from the default test suite run as "
-        "`python -m pytest -q --cov --cov-context=test --cov-report=` (what `.ci/run` does), keeping only the "
+        "`python -m pytest -q --cov --cov-context=test --cov-report=` (`.ci/run` adds `-n auto`), keeping only the "
         "lines and branches that the parity tests (`parity/`) reached. JAX code counts when it was traced.",
         "Excluded in the source, each with its reason (pyproject.toml `exclude_also`): raises on bad input and "
         "`# parity: not compared (...)` blocks (random wrappers around compared pure cores, bookkeeping).",

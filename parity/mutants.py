@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.fsutil import atomic_write_text
+from harness.pytest_env import child_pytest_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "mutation.md"
@@ -645,7 +646,7 @@ def copy_sources(root: Path, dest: Path, files: Iterable[str]) -> None:
 
 
 def subprocess_env(tree: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    env = child_pytest_env()
     env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("MUJOCO_GL", "disable")
     env["COLUMNS"] = "400"  # pytest cuts the short-summary message to the terminal width (80 without a tty)

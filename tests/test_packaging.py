@@ -47,3 +47,27 @@ def test_every_imported_scipy_module_is_a_declared_dependency() -> None:
     uses_scipy = [p for p in (ROOT / "harness").glob("*.py") if pattern.search(p.read_text())]
     deps = " ".join(_project()["dependencies"])
     assert uses_scipy and "scipy" in deps  # scipy is used (harness/stats.py) and declared
+
+
+def test_readme_test_command_is_what_ci_runs_on_every_core() -> None:
+    """The suite runs on pytest-xdist workers, one test file per worker (module fixtures compile once)."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"\.venv/bin/python -m pytest [^&\n]*", ci).group(0).strip()
+    assert command in (ROOT / "README.md").read_text()
+    assert "-n auto" in command and "--dist loadfile" in command
+    test_extra = " ".join(_project()["optional-dependencies"]["test"])
+    assert "pytest-xdist==" in test_extra and "execnet" in _constraints()
+
+
+def test_a_child_pytest_does_not_take_itself_for_an_xdist_worker(monkeypatch) -> None:
+    """`check`, `bench`, the device run and mutants start pytest from inside a test run: pytest-benchmark
+    disables timing in any process that sees PYTEST_XDIST_WORKER, so the child must not inherit it."""
+    from harness.pytest_env import XDIST_WORKER_VARIABLES, child_pytest_env
+
+    for name in XDIST_WORKER_VARIABLES:
+        monkeypatch.setenv(name, "gw1")
+    monkeypatch.setenv("TDMPC_PARITY_JAX_CACHE", "/tmp/cache")
+    env = child_pytest_env()
+    assert not set(XDIST_WORKER_VARIABLES) & set(env)
+    assert env["TDMPC_PARITY_JAX_CACHE"] == "/tmp/cache"
+    assert child_pytest_env({"PYTEST_XDIST_WORKER": "gw0", "A": "1"}) == {"A": "1"}
