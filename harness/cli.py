@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -300,8 +301,13 @@ def _pytest(suite: str, argv: list[str]) -> int:
     return subprocess.call(cmd, cwd=repo_root(), env=child_pytest_env())
 
 
+# The parity suite on every core (pytest-xdist, one test file per worker); `-- -n 0` runs it in one process.
+PARITY_WORKERS = ["-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
-    return _pytest("parity", ["--parity-report", str(Path(args.out).resolve()), "-q", *args.pytest_args])
+    workers = PARITY_WORKERS if importlib.util.find_spec("xdist") is not None else []
+    return _pytest("parity", ["--parity-report", str(Path(args.out).resolve()), "-q", *workers, *args.pytest_args])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -454,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "put them after `--` where one would be taken for an option of this command.")
     usage_tail = "[PYTEST_ARG ...] [-- PYTEST_ARG ...]"
     # allow_abbrev=False: a pytest option is never taken for an abbreviation of one of these options
-    p = add("parity", "run the parity suite and write parity.md / parity.json", epilog=pytest_epilog,
+    p = add("parity", "run the parity suite (on every core: pytest-xdist -n auto; `-- -n 0` for one process) and "
+            "write parity.md / parity.json", epilog=pytest_epilog,
             allow_abbrev=False, usage=f"%(prog)s [-h] [--out DIR] {usage_tail}")
     p.add_argument("--out", default="results", metavar="DIR", help="where parity.md and parity.json go")
     p.set_defaults(func=cmd_parity, pytest_args=[])

@@ -47,6 +47,18 @@ class ParityLog:
         if test:
             e.tests.add(test)
 
+    def merge(self, data: dict) -> None:
+        """Fold in another log's `to_json()` (a pytest-xdist worker's): the worst differences of both."""
+        for r in data["rows"]:
+            e = self.entries.setdefault((r["component"], r["dtype"]), Entry(r["component"], r["dtype"]))
+            e.leaves += r["leaves"]
+            e.rtol, e.atol = max(e.rtol, r["rtol"]), max(e.atol, r["atol"])
+            if r["max_abs"] >= e.max_abs:
+                e.max_abs, e.worst_leaf = r["max_abs"], r["worst_leaf"]
+            e.max_rel = max(e.max_rel, r["max_rel"])
+            e.tests.update(r["tests"])
+        self.failures.extend(data["failures"])
+
     def to_json(self) -> dict:
         rows = [
             {"component": e.component, "dtype": e.dtype, "max_abs": e.max_abs, "max_rel": e.max_rel,

@@ -117,6 +117,9 @@ def test_parity_and_bench_pass_unknown_arguments_to_pytest(monkeypatch) -> None:
     assert suite == "bench"
     assert argv[argv.index("--bench-profile") + 1] == "gpu"
     assert argv[-4:] == ["-k", "sps", "--maxfail=1", "tests_x"]
+    assert "-n" not in argv  # timed benchmarks run in one process (pytest-benchmark disables itself under xdist)
+    parity_argv = next(a for s, a in calls if s == "parity")
+    assert parity_argv[parity_argv.index("-n") + 1] == "auto" and "loadfile" in parity_argv  # parity: every core
     # no abbreviation: `--res` is pytest's, not --results
     assert cli_mod.main(["bench", "--res"]) == 0
     _, argv = calls[-1]
