@@ -28,6 +28,16 @@ class Entry:
     worst_leaf: str = ""
     tests: set[str] = field(default_factory=set)
 
+    def fold(self, leaves: int, worst_leaf: str, max_abs: float, max_rel: float, rtol: float, atol: float,
+             tests: set[str] | list[str]) -> None:
+        """Take in `leaves` more compared leaves: the larger differences and tolerances, the tests' names."""
+        self.leaves += leaves
+        self.rtol, self.atol = max(self.rtol, rtol), max(self.atol, atol)
+        if max_abs >= self.max_abs:
+            self.max_abs, self.worst_leaf = max_abs, worst_leaf
+        self.max_rel = max(self.max_rel, max_rel)
+        self.tests.update(tests)
+
 
 class ParityLog:
     """Accumulates comparisons: component (e.g. 'update/10 steps') x dtype -> worst differences."""
@@ -36,27 +46,18 @@ class ParityLog:
         self.entries: dict[tuple[str, str], Entry] = {}
         self.failures: list[str] = []
 
+    def _entry(self, component: str, dtype: str) -> Entry:
+        return self.entries.setdefault((component, dtype), Entry(component, dtype))
+
     def record(self, component: str, dtype: str, leaf: str, max_abs: float, max_rel: float, rtol: float,
                atol: float, test: str = "") -> None:
-        e = self.entries.setdefault((component, dtype), Entry(component, dtype))
-        e.leaves += 1
-        e.rtol, e.atol = max(e.rtol, rtol), max(e.atol, atol)
-        if max_abs >= e.max_abs:
-            e.max_abs, e.worst_leaf = max_abs, leaf
-        e.max_rel = max(e.max_rel, max_rel)
-        if test:
-            e.tests.add(test)
+        self._entry(component, dtype).fold(1, leaf, max_abs, max_rel, rtol, atol, {test} if test else set())
 
     def merge(self, data: dict) -> None:
         """Fold in another log's `to_json()` (a pytest-xdist worker's): the worst differences of both."""
         for r in data["rows"]:
-            e = self.entries.setdefault((r["component"], r["dtype"]), Entry(r["component"], r["dtype"]))
-            e.leaves += r["leaves"]
-            e.rtol, e.atol = max(e.rtol, r["rtol"]), max(e.atol, r["atol"])
-            if r["max_abs"] >= e.max_abs:
-                e.max_abs, e.worst_leaf = r["max_abs"], r["worst_leaf"]
-            e.max_rel = max(e.max_rel, r["max_rel"])
-            e.tests.update(r["tests"])
+            self._entry(r["component"], r["dtype"]).fold(r["leaves"], r["worst_leaf"], r["max_abs"], r["max_rel"],
+                                                         r["rtol"], r["atol"], r["tests"])
         self.failures.extend(data["failures"])
 
     def to_json(self) -> dict:
