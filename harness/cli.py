@@ -59,12 +59,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def _task_table() -> str:
-    """The epilog of `train`/`info`: every task and the backends that run it (no Playground env: torch only)."""
-    lines = ["tasks (backends that run them; * = not in the official TD-MPC2 results):"]
+    """The epilog of `train`/`info`: every task and the backends that run it (no JAX env: torch only)."""
+    lines = ["tasks (backends that run them; * = not in the official TD-MPC2 results; + = a custom task of the "
+             "official repository):"]
     for name, spec in sorted(TASKS.items()):
         backends = "torch, jax" if spec.playground is not None else "torch only"
-        lines.append(f"  {name:<23} {backends}{'' if spec.official else ' *'}")
-    lines.append("not supported (custom tasks of the official repository): " + ", ".join(sorted(UNSUPPORTED)))
+        marks = ("" if spec.official else " *") + (" +" if spec.custom else "")
+        lines.append(f"  {name:<23} {backends}{marks}")
+    lines.append("not supported (custom tasks of the official repository without official results): "
+                 + ", ".join(sorted(UNSUPPORTED)))
     return "\n".join(lines)
 
 

@@ -12,7 +12,12 @@ Which backend runs what:
   Playground envs; the jax env maps Playground's observation onto dm_control's layout where they differ,
   `jax_impl/env.py`);
 - torch only: official tasks that only dm_control has (dog, quadruped);
-- not supported (`UNSUPPORTED`): the official repository's custom tasks (its own task code and XMLs).
+- the official repository's custom tasks with official results (`custom=True`, its `envs/tasks/` code:
+  `torch_ref/custom_tasks.py` registers them in dm_control's suite): the torch backend runs all 11; the jax
+  backend runs the 8 that change only the reward of a Playground env (`playground` names the env whose
+  model, initial state and observation they use; their rewards: `jax_impl/custom_tasks.py`), not cup-spin (its
+  own initial-state sampler) nor reacher-three-* (the official three-link XML, which Playground lacks);
+- not supported (`UNSUPPORTED`): the official repository's other custom tasks (no official results).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from dataclasses import dataclass
 
 BACKENDS = ("torch", "jax")
 TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment"
+CUP_SPIN_NOTE = ("the official code's own initial state (the ball redrawn until it rests in the cup, 90 % of "
+                 "episodes) is not ported to MJX")
+REACHER_THREE_NOTE = "the official repository's three-link reacher XML: MuJoCo Playground has no such model"
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,14 @@ class TaskSpec:
     name: str  # official TD-MPC2 name, e.g. "hopper-hop"
     domain: str  # dm_control domain
     task: str  # dm_control task
-    playground: str | None  # MuJoCo Playground registry name, None where Playground lacks it
+    playground: str | None  # MuJoCo Playground registry name, None where the jax backend does not run it; for
+    # a custom task the Playground env whose model, initial state and observation it uses
     obs_dim: int
     action_dim: int
     control_steps: int = 1000  # dm_control time limit in control steps
     action_repeat: int = 2  # official: every DMC task repeats each action twice
     official: bool = True  # in the official TD-MPC2 results (harness/data/official_tdmpc2/<name>.csv)
+    custom: bool = False  # a custom task of the official repository (torch_ref/custom_tasks.py), not dm_control's
     note: str = ""  # why the jax backend does not run it (the measured physics differences of the tasks both
     # run: parity/test_env_parity.py XML_DIFFERENCE, README "Tasks")
 
@@ -55,9 +65,9 @@ class TaskSpec:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
         if backend not in self.backends:
-            others = ", ".join(n for n, s in TASKS.items() if backend in s.backends)
+            others = ", ".join(sorted(n for n, s in TASKS.items() if backend in s.backends))
             raise ValueError(
-                f"task {self.name!r} has no MuJoCo Playground environment: only the "
+                f"task {self.name!r} has no JAX environment ({self.note}): only the "
                 f"{' and '.join(self.backends)} backend runs it; tasks the {backend} backend runs: {others}"
             )
 
@@ -97,22 +107,29 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("dog-walk", "dog", "walk", None, 223, 38, note=TORCH_ONLY),
         TaskSpec("quadruped-run", "quadruped", "run", None, 78, 12, note=TORCH_ONLY),
         TaskSpec("quadruped-walk", "quadruped", "walk", None, 78, 12, note=TORCH_ONLY),
+        TaskSpec("cheetah-jump", "cheetah", "jump", "CheetahRun", 17, 6, custom=True),
+        TaskSpec("cheetah-run-back", "cheetah", "run_back", "CheetahRun", 17, 6, custom=True),
+        TaskSpec("cheetah-run-backwards", "cheetah", "run_backwards", "CheetahRun", 17, 6, custom=True),
+        TaskSpec("cheetah-run-front", "cheetah", "run_front", "CheetahRun", 17, 6, custom=True),
+        TaskSpec("cup-spin", "ball_in_cup", "spin", None, 8, 2, custom=True, note=CUP_SPIN_NOTE),
+        TaskSpec("hopper-hop-backwards", "hopper", "hop_backwards", "HopperHop", 15, 4, custom=True),
+        TaskSpec("pendulum-spin", "pendulum", "spin", "PendulumSwingup", 3, 1, custom=True),
+        TaskSpec("reacher-three-easy", "reacher", "three_easy", None, 8, 3, custom=True, note=REACHER_THREE_NOTE),
+        TaskSpec("reacher-three-hard", "reacher", "three_hard", None, 8, 3, custom=True, note=REACHER_THREE_NOTE),
+        TaskSpec("walker-run-backwards", "walker", "run_backwards", "WalkerRun", 24, 6, custom=True),
+        TaskSpec("walker-walk-backwards", "walker", "walk_backwards", "WalkerWalk", 24, 6, custom=True),
     )
 }
 
-_CUSTOM = "a custom task of the official repository (its own task code{}), in neither dm_control nor Playground"
+_NOT_PORTED = "a custom task of the official repository without official results (not ported)"
 UNSUPPORTED: dict[str, str] = {
-    "cheetah-jump": _CUSTOM.format(""),
-    "cheetah-run-back": _CUSTOM.format(""),
-    "cheetah-run-backwards": _CUSTOM.format(""),
-    "cheetah-run-front": _CUSTOM.format(""),
-    "cup-spin": _CUSTOM.format(" and its own ball-in-cup XML"),
-    "hopper-hop-backwards": _CUSTOM.format(""),
-    "pendulum-spin": _CUSTOM.format(""),
-    "reacher-three-easy": _CUSTOM.format(" and its own three-link reacher XML"),
-    "reacher-three-hard": _CUSTOM.format(" and its own three-link reacher XML"),
-    "walker-run-backwards": _CUSTOM.format(""),
-    "walker-walk-backwards": _CUSTOM.format(""),
+    name: _NOT_PORTED
+    for name in (
+        "cheetah-stand-front", "cheetah-stand-back", "cheetah-lie-down", "cheetah-legs-up", "cheetah-flip",
+        "cheetah-flip-backwards", "walker-arabesque", "walker-lie-down", "walker-legs-up", "walker-headstand",
+        "walker-flip", "walker-backflip", "hopper-flip", "hopper-flip-backwards", "reacher-four-easy",
+        "reacher-four-hard", "fish-obstacles",
+    )
 }
 
 

@@ -3,6 +3,8 @@
 What is taken from Playground (`registry.load(name, config_overrides={"impl": cfg.mjx_impl})`): the XML and
 its MJX model, the random initial state (`env.reset`), the physics step (`mjx_env.step`, n_substeps MJX
 steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`, `_get_reward`).
+The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
+reward instead of the env's own (`jax_impl/custom_tasks.py`).
 
 What is done here instead of Playground's `step` and its brax wrappers, to match the torch reference
 (`torch_ref/env.py`, the official dm_control wrapper):
@@ -59,6 +61,7 @@ from mujoco_playground._src.dm_control_suite import reacher as playground_reache
 
 from harness.config import Config
 from harness.tasks import TaskSpec, get_task
+from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
@@ -170,6 +173,9 @@ class MJXEnv:
         self.episode_length = int(cfg.episode_length)
         self.action_repeat = int(cfg.action_repeat)
         self._obs_fix = OBS_TO_DM_CONTROL.get(self.task_spec.playground)
+        self._custom_reward = CUSTOM_REWARDS.get(self.task_spec.name)
+        if self.task_spec.custom and self._custom_reward is None:
+            raise ValueError(f"{cfg.task}: a custom task without a JAX reward in jax_impl/custom_tasks.py")
         try:
             self.pg_env = _load_playground(self.task_spec.playground, cfg.mjx_impl)
         except Exception as exc:  # parity: not compared (an env that does not build is an error)
@@ -203,9 +209,13 @@ class MJXEnv:
 
     def reward_fn(self, data: mjx.Data, ctrl: jax.Array, info: dict[str, Any] | None = None,
                   metrics: dict[str, jax.Array] | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Playground's reward function on `data` and the applied `ctrl`: (reward, reward-term metrics)."""
+        """Playground's reward function (a custom task's: `CUSTOM_REWARDS`) on `data` and the applied `ctrl`:
+        (reward, reward-term metrics)."""
         m = dict(metrics) if metrics is not None else {}
-        r = self.pg_env._get_reward(data, ctrl, {} if info is None else info, m)
+        if self._custom_reward is not None:
+            r = self._custom_reward(self.pg_env, data)
+        else:
+            r = self.pg_env._get_reward(data, ctrl, {} if info is None else info, m)
         return _f32(r), {k: _f32(v) for k, v in m.items()}
 
     def action_to_ctrl(self, action: jax.Array) -> jax.Array:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("math", "layers", "world_model", "scale", "planner", "agent", "buffer", "glass", "structural_entropy",
-        "env")
+        "env", "custom_tasks")
 CORE_MODULES = tuple(f"{pkg}/{name}.py" for name in CORE for pkg in ("torch_ref", "jax_impl"))
 PARITY_CONTEXTS = r"^(parity/|$)"  # parity test phases, and module import (definitions)
 

@@ -125,6 +125,17 @@ def _running(physics: Any, rng: np.random.Generator) -> None:
     physics.data.qvel[0] = rng.uniform(1.0, 12.0)
 
 
+def _running_backwards(physics: Any, rng: np.random.Generator) -> None:
+    """Hopper/cheetah near their standing pose moving backwards at 1-12 m/s (the custom *-backwards tasks)."""
+    _running(physics, rng)
+    physics.data.qvel[0] *= -1
+
+
+def _spinning(physics: Any, rng: np.random.Generator) -> None:
+    """The pendulum turning at 5-12 rad/s either way (pendulum-spin pays from 9 rad/s)."""
+    physics.named.data.qvel["hinge"] = rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 12.0)
+
+
 def _ball_in_cup(physics: Any, rng: np.random.Generator) -> None:
     """The ball inside the cup's target box (within 1.5 cm of its centre; it pays within 2.5 cm)."""
     physics.forward()
@@ -159,12 +170,17 @@ GOALS: dict[str, Callable[[Any, np.random.Generator], None]] = {
     "ball_in_cup": _ball_in_cup,
 }
 FINGER_TURN = _target_at("site", "tip")
+TASK_GOALS: dict[str, Callable[[Any, np.random.Generator], None]] = {  # where a custom task pays, not its domain
+    "cheetah-run-backwards": _running_backwards, "hopper-hop-backwards": _running_backwards,
+    "pendulum-spin": _spinning,
+}
 
 
 def goal_states(env: Any, states: list[SimState], seed: int) -> list[SimState]:
-    """`states` moved where the task pays (GOALS; none for walker and humanoid: random rollouts pay there)."""
+    """`states` moved where the task pays (TASK_GOALS, else the domain's GOALS; none for walker and humanoid:
+    random rollouts pay there)."""
     spec = env.task_spec
-    goal = FINGER_TURN if spec.task.startswith("turn") else GOALS.get(spec.domain)
+    goal = TASK_GOALS.get(spec.name) or (FINGER_TURN if spec.task.startswith("turn") else GOALS.get(spec.domain))
     if goal is None:
         return []
     rng = np.random.default_rng(seed)

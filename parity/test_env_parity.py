@@ -411,6 +411,12 @@ XML_DIFFERENCE: dict[str, tuple[float, float]] = {
     "pendulum-swingup": (8.38e-3, 0.0), "pointmass-easy": (1.23e-3, 0.0),
     "reacher-easy": (0.71, 0.0), "reacher-hard": (0.71, 0.0), "swimmer-swimmer6": (9.89e-3, 3.58e-7),
     "walker-run": (0.458, 1.35e-4), "walker-stand": (0.458, 8.07e-4), "walker-walk": (0.458, 1.35e-4),
+    # the official repository's custom tasks: their domain's XML, initial state and observation (so the obs
+    # difference of the domain's tasks), their own reward
+    "cheetah-jump": (1.77, 4.71e-4), "cheetah-run-back": (1.77, 1.71e-4), "cheetah-run-backwards": (1.77, 2.43e-3),
+    "cheetah-run-front": (1.77, 1.53e-4), "hopper-hop-backwards": (5.17e-3, 1.31e-6),
+    "pendulum-spin": (8.38e-3, 1.69e-3), "walker-run-backwards": (0.458, 2.03e-4),
+    "walker-walk-backwards": (0.458, 2.05e-3),
 }
 
 

@@ -146,7 +146,10 @@ def test_the_data_files_ship_with_the_package() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     patterns = config["package-data"]["harness"]
     files = [p.relative_to(REPO / "harness").as_posix() for p in (REPO / "harness" / "data").rglob("*") if p.is_file()]
-    assert len(files) == sum(spec.official for spec in TASKS.values()) + 2
+    results = [f for f in files if f.startswith("data/official_tdmpc2/")]
+    models = [f for f in files if f.startswith("data/official_tasks/")]
+    assert len(results) == sum(spec.official for spec in TASKS.values()) + 2  # + README.md, LICENSE.official
+    assert len(models) == 6 + 2 and len(files) == len(results) + len(models)
     for name in files:
         assert any(fnmatch.fnmatch(name, pat.replace("**/", "*/")) for pat in patterns), name
 

@@ -197,5 +197,15 @@ def test_reset_observation_is_in_dm_control_layout(monkeypatch) -> None:
 
 def test_torch_only_task_is_refused_naming_its_backend() -> None:
     cfg = load_config(overrides=["task=dog-run"])  # a torch config: the jax backend's check is the env's own
-    with pytest.raises(ValueError, match=r"'dog-run' has no MuJoCo Playground environment: only the torch backend"):
+    with pytest.raises(ValueError, match=r"'dog-run' has no JAX environment \(dm_control only: .*\): only the torch "):
         MJXEnv(cfg)
+
+
+def test_custom_rewards_cover_exactly_the_custom_tasks_the_jax_backend_runs(monkeypatch) -> None:
+    from jax_impl import env as env_module
+    from jax_impl.custom_tasks import CUSTOM_REWARDS
+
+    assert sorted(CUSTOM_REWARDS) == sorted(n for n, s in TASKS.items() if s.custom and s.playground is not None)
+    monkeypatch.setattr(env_module, "CUSTOM_REWARDS", {})
+    with pytest.raises(ValueError, match=r"pendulum-spin: a custom task without a JAX reward"):
+        MJXEnv(load_config(overrides=["task=pendulum-spin", "backend=jax"]))

@@ -23,10 +23,10 @@ OFFICIAL_DMC = {
 }
 
 
-def test_every_official_task_is_in_the_table_or_listed_as_unsupported() -> None:
+def test_every_official_task_is_in_the_table() -> None:
     official = {name for name, spec in TASKS.items() if spec.official}
     assert len(OFFICIAL_DMC) == 39
-    assert official | set(UNSUPPORTED) == OFFICIAL_DMC and not official & set(UNSUPPORTED)
+    assert official == OFFICIAL_DMC and not set(TASKS) & set(UNSUPPORTED)
     assert {name for name, spec in TASKS.items() if not spec.official} == {
         "acrobot-swingup-sparse", "pointmass-easy", "swimmer-swimmer6"}
 
@@ -35,8 +35,12 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
     from dm_control import suite
     from mujoco_playground import registry
 
+    import torch_ref.custom_tasks  # noqa: F401  (registers the official custom tasks in suite.ALL_TASKS)
+
     playground = {spec.playground for spec in TASKS.values() if spec.playground is not None}
     assert playground == set(registry.dm_control_suite.ALL_ENVS)  # all 25 Playground DMC envs
+    dm_control_tasks = [s.name for s in TASKS.values() if s.playground is not None and not s.custom]
+    assert len(dm_control_tasks) == len(playground)  # one task per Playground env; custom tasks reuse one
     for spec in TASKS.values():
         assert (spec.domain, spec.task) in suite.ALL_TASKS, spec.name
         # official naming: domain-task, with dm_control's ball_in_cup / point_mass as cup / pointmass
@@ -45,12 +49,15 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
         assert spec.episode_length == 500 and spec.action_repeat == 2
         assert spec.backends == (("torch", "jax") if spec.playground else ("torch",))
     torch_only = sorted(name for name, spec in TASKS.items() if spec.playground is None)
-    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run", "quadruped-walk"]
+    assert torch_only == ["cup-spin", "dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run",
+                          "quadruped-walk", "reacher-three-easy", "reacher-three-hard"]
+    assert all(TASKS[name].note for name in torch_only)  # each says why the jax backend does not run it
 
 
 def test_jax_on_a_torch_only_task_names_the_backend_that_runs_it() -> None:
-    with pytest.raises(ValueError, match=r"'quadruped-walk' has no MuJoCo Playground environment: only the "
-                                         r"torch backend runs it; tasks the jax backend runs: acrobot-swingup, "):
+    with pytest.raises(ValueError, match=r"'quadruped-walk' has no JAX environment \(dm_control only: MuJoCo "
+                                         r"Playground has no such environment\): only the torch backend runs it; "
+                                         r"tasks the jax backend runs: acrobot-swingup, "):
         load_config(overrides=["task=quadruped-walk", "backend=jax"])
     load_config(overrides=["task=quadruped-walk", "backend=torch"])
     with pytest.raises(ValueError, match="unknown backend 'tpu'"):
@@ -58,8 +65,11 @@ def test_jax_on_a_torch_only_task_names_the_backend_that_runs_it() -> None:
 
 
 def test_unsupported_and_misspelt_tasks_say_why() -> None:
-    with pytest.raises(ValueError, match=r"'cup-spin' is not supported: a custom task of the official repository"):
-        get_task("cup-spin")
+    with pytest.raises(ValueError, match=r"'walker-backflip' is not supported: a custom task of the official "
+                                         r"repository without official results"):
+        get_task("walker-backflip")
+    with pytest.raises(ValueError, match=r"'cup-spin' has no JAX environment \(the official code's own initial "):
+        load_config(overrides=["task=cup-spin", "backend=jax"])
     with pytest.raises(ValueError, match=r"unknown task 'point-mass-easy'; did you mean pointmass-easy\?"):
         get_task("point-mass-easy")
     with pytest.raises(ValueError, match=r"unknown task 'ball-in-cup-catch'; did you mean cup-catch\?"):
