@@ -14,9 +14,9 @@ Which backend runs what:
 - torch only: official tasks that only dm_control has (dog, quadruped);
 - the official repository's custom tasks with official results (`custom=True`, its `envs/tasks/` code:
   `torch_ref/custom_tasks.py` registers them in dm_control's suite): the torch backend runs all 11; the jax
-  backend runs the 8 that change only the reward of a Playground env (`playground` names the env whose
-  model, initial state and observation they use; their rewards: `jax_impl/custom_tasks.py`), not cup-spin (its
-  own initial-state sampler) nor reacher-three-* (the official three-link XML, which Playground lacks);
+  backend runs the 9 on a dm_control model (`playground` names the Playground env whose model and observation
+  they use; their rewards, `jax_impl/custom_tasks.py`; cup-spin's own initial state,
+  `jax_impl/initial_states.py`), not reacher-three-* (the official three-link XML, which Playground lacks);
 - not supported (`UNSUPPORTED`): the official repository's other custom tasks (no official results).
 """
 
@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 BACKENDS = ("torch", "jax")
 TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment"
-CUP_SPIN_NOTE = ("the official code's own initial state (the ball redrawn until it rests in the cup, 90 % of "
-                 "episodes) is not ported to MJX")
 REACHER_THREE_NOTE = "the official repository's three-link reacher XML: MuJoCo Playground has no such model"
 
 
@@ -111,7 +109,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("cheetah-run-back", "cheetah", "run_back", "CheetahRun", 17, 6, custom=True),
         TaskSpec("cheetah-run-backwards", "cheetah", "run_backwards", "CheetahRun", 17, 6, custom=True),
         TaskSpec("cheetah-run-front", "cheetah", "run_front", "CheetahRun", 17, 6, custom=True),
-        TaskSpec("cup-spin", "ball_in_cup", "spin", None, 8, 2, custom=True, note=CUP_SPIN_NOTE),
+        TaskSpec("cup-spin", "ball_in_cup", "spin", "BallInCup", 8, 2, custom=True),
         TaskSpec("hopper-hop-backwards", "hopper", "hop_backwards", "HopperHop", 15, 4, custom=True),
         TaskSpec("pendulum-spin", "pendulum", "spin", "PendulumSwingup", 3, 1, custom=True),
         TaskSpec("reacher-three-easy", "reacher", "three_easy", None, 8, 3, custom=True, note=REACHER_THREE_NOTE),

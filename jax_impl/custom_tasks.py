@@ -1,8 +1,9 @@
 """The official repository's custom tasks that the JAX backend runs: their rewards on a Playground env's data.
 
-Each of these 8 tasks (`harness.tasks`, `custom=True` with a `playground` env) changes only the reward of a
-dm_control task: the JAX env takes the Playground env's model, initial state and observation and calls
-`CUSTOM_REWARDS[task](pg_env, data)` instead of the env's own reward (`jax_impl/env.py`). The equations are
+Each of these 9 tasks (`harness.tasks`, `custom=True` with a `playground` env) changes the reward of a
+dm_control task: the JAX env takes the Playground env's model and observation and calls
+`CUSTOM_REWARDS[task](pg_env, data)` instead of the env's own reward (`jax_impl/env.py`); cup-spin also starts
+from its own initial state (`jax_impl/initial_states.py`). The equations are
 those of `torch_ref/custom_tasks.py` (nicklashansen/tdmpc2 @ e9f5932, `tdmpc2/envs/tasks/`), written with
 Playground's `reward.tolerance` (dm_control's `rewards.tolerance` in JAX); `parity/test_env_parity.py` checks
 them against the torch reference on the same states. v_x is the torso subtree's x velocity (sensor
@@ -26,6 +27,7 @@ _CHEETAH_RUN_SPEED = 10.0
 _WALKER_STAND_HEIGHT = 1.2
 _HOPPER_STAND_HEIGHT, _HOPPER_HOP_SPEED = 0.6, 2.0
 _PENDULUM_SPIN_SPEED = 9.0
+_CUP_SPIN_DISTANCE, _CUP_SPIN_SPEED = 0.5, 6.0
 
 RewardFn = Callable[[Any, mjx.Data], jax.Array]  # (Playground env, data) -> reward
 
@@ -94,6 +96,28 @@ def pendulum_spin_reward(pg_env: Any, data: mjx.Data) -> jax.Array:
                    0.5)
 
 
+def _ball_to_target(pg_env: Any, data: mjx.Data) -> jax.Array:
+    """(x, z) from the ball to the cup's target site."""
+    return data.site_xpos[pg_env._target_site_id, jnp.array([0, 2])] - data.xpos[pg_env._ball_body_id,
+                                                                                jnp.array([0, 2])]
+
+
+def cup_in_target(pg_env: Any, data: mjx.Data) -> jax.Array:
+    """1 when the ball lies inside the target box (|ball - target| < target size - ball radius), else 0."""
+    inside = jnp.abs(_ball_to_target(pg_env, data)) < pg_env._target_size - pg_env._ball_size
+    return jnp.all(inside).astype(jnp.float32)
+
+
+def cup_spin_reward(pg_env: Any, data: mjx.Data) -> jax.Array:
+    """(1 - in_target) (tol(d, (0.5, inf), 0.25, 0.5, linear) + 2 tol(u, (6, inf), 3, 0.5, linear)) / 3."""
+    model = pg_env.mj_model
+    dofs = jnp.array([model.jnt_dofadr[model.joint(j).id] for j in ("ball_x", "ball_z")])
+    far = _linear(jnp.linalg.norm(_ball_to_target(pg_env, data)), (_CUP_SPIN_DISTANCE, INF), _CUP_SPIN_DISTANCE / 2,
+                  0.5)
+    fast = _linear(jnp.linalg.norm(jnp.abs(data.qvel[dofs])), (_CUP_SPIN_SPEED, INF), _CUP_SPIN_SPEED / 2, 0.5)
+    return (1.0 - cup_in_target(pg_env, data)) * (far + 2 * fast) / 3
+
+
 CUSTOM_REWARDS: dict[str, RewardFn] = {
     "cheetah-run-backwards": lambda e, d: cheetah_run_backwards_reward(e, d, 0.8 * _CHEETAH_RUN_SPEED),
     "cheetah-run-front": lambda e, d: cheetah_run_one_foot_reward(e, d, "bfoot", 0.6 * _CHEETAH_RUN_SPEED),
@@ -103,4 +127,5 @@ CUSTOM_REWARDS: dict[str, RewardFn] = {
     "walker-run-backwards": lambda e, d: walker_backwards_reward(e, d, 8.0),
     "hopper-hop-backwards": hopper_hop_backwards_reward,
     "pendulum-spin": pendulum_spin_reward,
+    "cup-spin": cup_spin_reward,
 }

@@ -1,8 +1,10 @@
 """DMC environments for the JAX twin: MuJoCo Playground MJX envs with the official TD-MPC2 DMC semantics.
 
 What is taken from Playground (`registry.load(name, config_overrides={"impl": cfg.mjx_impl})`): the XML and
-its MJX model, the random initial state (`env.reset`), the physics step (`mjx_env.step`, n_substeps MJX
-steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`, `_get_reward`).
+its MJX model, the random initial state (`env.reset`; where Playground's distribution is not dm_control's, the
+joints are redrawn as dm_control draws them, `jax_impl/initial_states.py`), the physics step (`mjx_env.step`,
+n_substeps MJX steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`,
+`_get_reward`).
 The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
 reward instead of the env's own (`jax_impl/custom_tasks.py`).
 
@@ -62,6 +64,7 @@ from mujoco_playground._src.dm_control_suite import reacher as playground_reache
 from harness.config import Config
 from harness.tasks import TaskSpec, get_task
 from jax_impl.custom_tasks import CUSTOM_REWARDS
+from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
@@ -174,6 +177,8 @@ class MJXEnv:
         self.action_repeat = int(cfg.action_repeat)
         self._obs_fix = OBS_TO_DM_CONTROL.get(self.task_spec.playground)
         self._custom_reward = CUSTOM_REWARDS.get(self.task_spec.name)
+        self._initial_state = TASK_INITIAL_STATES.get(self.task_spec.name,
+                                                      INITIAL_STATES.get(self.task_spec.playground))
         if self.task_spec.custom and self._custom_reward is None:
             raise ValueError(f"{cfg.task}: a custom task without a JAX reward in jax_impl/custom_tasks.py")
         try:
@@ -234,14 +239,20 @@ class MJXEnv:
 
     @traced_at(PHYSICS_PRECISION)  # the physics' own matmul precision, whatever the agent's (runtime.py)
     def _playground_reset(self, key: jax.Array) -> PlaygroundState:
+        """Playground's reset (its goals/targets), dm_control's initial joint state where Playground draws another
+        (`jax_impl/initial_states.py`), then `mjx.forward`: the observation of that state, as dm_control's
+        `after_reset` gives it (Playground's own reset observation can hold a target it moved after its forward)."""
         with jax.named_scope("playground_reset"):  # named: tests find it in a compiled chunk's jaxpr
             s = self.pg_env.reset(key)
-        obs = self.obs_fn(s.data, s.info) if self._obs_fix is not None else _f32(s.obs)
-        return s.replace(obs=obs, reward=_f32(s.reward), done=_f32(s.done),
+            data = s.data
+            if self._initial_state is not None:
+                data = self._initial_state(self.pg_env, data, jax.random.fold_in(key, 1))
+            data = mjx.forward(self.mjx_model, data)
+        return s.replace(data=data, obs=self.obs_fn(data, s.info), reward=_f32(s.reward), done=_f32(s.done),
                          metrics={k: _f32(v) for k, v in s.metrics.items()})
 
     def reset(self, key: jax.Array) -> EnvState:
-        """A fresh episode from Playground's random initial state; `key` also seeds the later auto-resets."""
+        """A fresh episode from a random initial state (`_playground_reset`); `key` also seeds the later auto-resets."""
         key, sub = jax.random.split(key)
         return EnvState(playground=self._playground_reset(sub), t=jnp.zeros((), jnp.int32), key=key)
 

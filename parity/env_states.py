@@ -136,6 +136,14 @@ def _spinning(physics: Any, rng: np.random.Generator) -> None:
     physics.named.data.qvel["hinge"] = rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 12.0)
 
 
+def _cup_spinning(physics: Any, rng: np.random.Generator) -> None:
+    """The ball out of the cup, 0.3-0.5 m from its target, swinging at up to 8 m/s (cup-spin pays there)."""
+    physics.named.data.qpos["ball_x"] = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.5)
+    physics.named.data.qpos["ball_z"] = rng.uniform(-0.2, 0.2)
+    physics.named.data.qvel["ball_x"] = rng.uniform(-8.0, 8.0)
+    physics.named.data.qvel["ball_z"] = rng.uniform(-8.0, 8.0)
+
+
 def _ball_in_cup(physics: Any, rng: np.random.Generator) -> None:
     """The ball inside the cup's target box (within 1.5 cm of its centre; it pays within 2.5 cm)."""
     physics.forward()
@@ -172,7 +180,7 @@ GOALS: dict[str, Callable[[Any, np.random.Generator], None]] = {
 FINGER_TURN = _target_at("site", "tip")
 TASK_GOALS: dict[str, Callable[[Any, np.random.Generator], None]] = {  # where a custom task pays, not its domain
     "cheetah-run-backwards": _running_backwards, "hopper-hop-backwards": _running_backwards,
-    "pendulum-spin": _spinning,
+    "pendulum-spin": _spinning, "cup-spin": _cup_spinning,
 }
 
 

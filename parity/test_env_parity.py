@@ -416,8 +416,14 @@ XML_DIFFERENCE: dict[str, tuple[float, float]] = {
     "cheetah-jump": (1.77, 4.71e-4), "cheetah-run-back": (1.77, 1.71e-4), "cheetah-run-backwards": (1.77, 2.43e-3),
     "cheetah-run-front": (1.77, 1.53e-4), "hopper-hop-backwards": (5.17e-3, 1.31e-6),
     "pendulum-spin": (8.38e-3, 1.69e-3), "walker-run-backwards": (0.458, 2.03e-4),
-    "walker-walk-backwards": (0.458, 2.05e-3),
+    "walker-walk-backwards": (0.458, 2.05e-3), "cup-spin": (4.37e-2, 1.95e-3),
 }
+
+
+# (a) exceptions: MJX's own contact solve differs from MuJoCo C's on the same model and state. cup-spin starts with
+# the ball in the cup, which it hits within 4 agent steps: with Playground's 1 solver iteration, MJX's qvel after
+# that contact differs from C's by 0.0055 (in float64 MJX too: not round-off), 0.028 in the obs 3 steps later.
+MJX_CONTACT_GAP: dict[str, float] = {"cup-spin": 0.05}
 
 
 def test_xml_difference_covers_every_both_backend_task() -> None:
@@ -459,7 +465,7 @@ def test_task_jax_env_steps_like_dm_control(task: str) -> None:
     compare(obs0, np.asarray(state.obs), f"env/reset obs ({task})", "float32", test=name)
     # (a) float32 MJX vs float64 C over 8 control steps (measured max 8e-5 obs (cup-catch), 6e-7 reward)
     compare(c, j, f"env/MJX vs C step ({task}, {STEP_AGENT_STEPS} agent steps)", "float32", rtol=1e-4,
-            atol=5e-4, test=name)
+            atol=MJX_CONTACT_GAP.get(task, 5e-4), test=name)
     # (b) the two XMLs: the measured difference, reproduced within a factor 2 (0 stays below 1e-6)
     for k, measured in zip(("obs", "reward"), XML_DIFFERENCE[task], strict=True):
         got = _max_abs(t[k], j[k])

@@ -177,7 +177,8 @@ def test_reset_observation_is_in_dm_control_layout(monkeypatch) -> None:
     """Playground's PendulumSwingup observation is (xz, zz, angular velocity) of the pole; the env's, from reset on,
     is dm_control's (zz, xz, angular velocity), zz = cos of the hinge angle (the step path: parity/test_env_parity).
 
-    Playground's reset is replaced by a state forwarded in MuJoCo C (its jit would compile an mjx.forward)."""
+    Playground's reset is replaced by a state forwarded in MuJoCo C and the env's dm_control redraw of the hinge
+    angle (jax_impl/initial_states.py, tested in parity/test_initial_states.py) is switched off."""
     import mujoco
     from mujoco import mjx
     from mujoco_playground import State
@@ -190,6 +191,7 @@ def test_reset_observation_is_in_dm_control_layout(monkeypatch) -> None:
     raw = np.asarray(e.pg_env._get_obs(data, {}))
     monkeypatch.setattr(e.pg_env, "reset", lambda key: State(data, jnp.asarray(raw), jnp.zeros(()), jnp.zeros(()),
                                                             {}, {"rng": key}))
+    monkeypatch.setattr(e, "_initial_state", None)
     obs = np.asarray(e.reset(jax.random.PRNGKey(0)).obs)
     np.testing.assert_allclose(raw, [np.sin(0.7), np.cos(0.7), -1.5], rtol=1e-6)  # what Playground gives
     np.testing.assert_allclose(obs, [np.cos(0.7), np.sin(0.7), -1.5], rtol=1e-6)  # dm_control's layout

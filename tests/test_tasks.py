@@ -49,8 +49,8 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
         assert spec.episode_length == 500 and spec.action_repeat == 2
         assert spec.backends == (("torch", "jax") if spec.playground else ("torch",))
     torch_only = sorted(name for name, spec in TASKS.items() if spec.playground is None)
-    assert torch_only == ["cup-spin", "dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run",
-                          "quadruped-walk", "reacher-three-easy", "reacher-three-hard"]
+    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run", "quadruped-walk",
+                          "reacher-three-easy", "reacher-three-hard"]
     assert all(TASKS[name].note for name in torch_only)  # each says why the jax backend does not run it
 
 
@@ -68,8 +68,9 @@ def test_unsupported_and_misspelt_tasks_say_why() -> None:
     with pytest.raises(ValueError, match=r"'walker-backflip' is not supported: a custom task of the official "
                                          r"repository without official results"):
         get_task("walker-backflip")
-    with pytest.raises(ValueError, match=r"'cup-spin' has no JAX environment \(the official code's own initial "):
-        load_config(overrides=["task=cup-spin", "backend=jax"])
+    with pytest.raises(ValueError, match=r"'reacher-three-easy' has no JAX environment \(the official repository's "
+                                         r"three-link reacher XML"):
+        load_config(overrides=["task=reacher-three-easy", "backend=jax"])
     with pytest.raises(ValueError, match=r"unknown task 'point-mass-easy'; did you mean pointmass-easy\?"):
         get_task("point-mass-easy")
     with pytest.raises(ValueError, match=r"unknown task 'ball-in-cup-catch'; did you mean cup-catch\?"):

@@ -234,7 +234,7 @@ def test_bad_input(tmp_path: Path, capsys):
     assert cli(cli_args("torch", 100, tmp_path / "x", "--seeds", "1,2")) == 2
     assert "--seeds" in capsys.readouterr().err
     assert cli(cli_args("jax", 100, tmp_path / "y", "task=dog-run")) == 2
-    assert "no MuJoCo Playground environment" in capsys.readouterr().err
+    assert "has no JAX environment (dm_control only" in capsys.readouterr().err
 
 
 # orbax/tensorstore report the corrupt read once more from a background thread after the loop closed

@@ -118,7 +118,7 @@ def pendulum_spin_reward(physics: pendulum.Physics) -> float:
                    _PENDULUM_SPIN_SPEED / 2, 0.5)
 
 
-def cup_spin_reward(physics: ball_in_cup.Physics) -> float:  # parity: not compared (torch only: cup-spin)
+def cup_spin_reward(physics: ball_in_cup.Physics) -> float:
     """(1 - in_target) (tol(d, (0.5, inf), 0.25, 0.5, linear) + 2 tol(u, (6, inf), 3, 0.5, linear)) / 3."""
     distance = float(np.linalg.norm(physics.ball_to_target()))
     speed = float(np.linalg.norm(np.abs(physics.named.data.qvel[["ball_x", "ball_z"]])))
@@ -165,7 +165,7 @@ class PendulumSpin(pendulum.SwingUp):
         return pendulum_spin_reward(physics)
 
 
-class CupSpin(ball_in_cup.BallInCup):  # parity: not compared (torch only: its initial state is not in MJX)
+class CupSpin(ball_in_cup.BallInCup):
     """Ball-in-cup: the ball starts (mostly) in the cup and is rewarded for swinging far and fast outside it."""
 
     def initialize_episode(self, physics: Any) -> None:
@@ -218,8 +218,8 @@ def spin_pendulum(time_limit: float = 20, random: Any = None, environment_kwargs
     return _environment(physics, PendulumSpin(random=random), time_limit, None, environment_kwargs)
 
 
-def spin_cup(time_limit: float = 20, random: Any = None,  # parity: not compared (torch only: cup-spin)
-             environment_kwargs: dict | None = None) -> control.Environment:
+def spin_cup(time_limit: float = 20, random: Any = None, environment_kwargs: dict | None = None
+             ) -> control.Environment:
     physics = ball_in_cup.Physics.from_xml_string(model_xml("ball_in_cup.xml"), common.ASSETS)
     return _environment(physics, CupSpin(random=random), time_limit, 0.02, environment_kwargs)
 
