@@ -125,8 +125,8 @@ def random_joints_without_contact(pg_env: Any, data: mjx.Data, key: jax.Array) -
     return redraw_until_free(pg_env, data, key, lambda qpos, k: randomize_joints(model, qpos, k))
 
 
-def ball_in_cup(pg_env: Any, data: mjx.Data, key: jax.Array) -> mjx.Data:
-    """ball x ~ U(-.2, .2), z ~ U(.2, .5), redrawn until nothing touches."""
+def _ball_position(pg_env: Any) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """qpos with ball x ~ U(-.2, .2), z ~ U(.2, .5)."""
     ax, az = _qpos_adr(pg_env, "ball_x"), _qpos_adr(pg_env, "ball_z")
 
     def draw(qpos: jax.Array, k: jax.Array) -> jax.Array:
@@ -134,7 +134,12 @@ def ball_in_cup(pg_env: Any, data: mjx.Data, key: jax.Array) -> mjx.Data:
         qpos = qpos.at[ax].set(jax.random.uniform(kx, (), minval=-0.2, maxval=0.2))
         return qpos.at[az].set(jax.random.uniform(kz, (), minval=0.2, maxval=0.5))
 
-    return redraw_until_free(pg_env, data, key, draw)
+    return draw
+
+
+def ball_in_cup(pg_env: Any, data: mjx.Data, key: jax.Array) -> mjx.Data:
+    """ball x ~ U(-.2, .2), z ~ U(.2, .5), redrawn until nothing touches."""
+    return redraw_until_free(pg_env, data, key, _ball_position(pg_env))
 
 
 def cup_spin(pg_env: Any, data: mjx.Data, key: jax.Array) -> mjx.Data:
@@ -142,17 +147,11 @@ def cup_spin(pg_env: Any, data: mjx.Data, key: jax.Array) -> mjx.Data:
     U(0, 1) < 0.1 lets it start anywhere."""
     k_anywhere, k = jax.random.split(key)
     anywhere = jax.random.uniform(k_anywhere, ()) < 0.1
-    ax, az = _qpos_adr(pg_env, "ball_x"), _qpos_adr(pg_env, "ball_z")
-
-    def draw(qpos: jax.Array, k: jax.Array) -> jax.Array:
-        kx, kz = jax.random.split(k)
-        qpos = qpos.at[ax].set(jax.random.uniform(kx, (), minval=-0.2, maxval=0.2))
-        return qpos.at[az].set(jax.random.uniform(kz, (), minval=0.2, maxval=0.5))
 
     def accept(d: mjx.Data) -> jax.Array:
         return ~has_contact(d) & (anywhere | (cup_in_target(pg_env, d) > 0))
 
-    return redraw_until_free(pg_env, data, k, draw, accept)
+    return redraw_until_free(pg_env, data, k, _ball_position(pg_env), accept)
 
 
 INITIAL_STATES: dict[str, Sampler] = {
