@@ -211,3 +211,48 @@ def test_custom_rewards_cover_exactly_the_custom_tasks_the_jax_backend_runs(monk
     monkeypatch.setattr(env_module, "CUSTOM_REWARDS", {})
     with pytest.raises(ValueError, match=r"pendulum-spin: a custom task without a JAX reward"):
         MJXEnv(load_config(overrides=["task=pendulum-spin", "backend=jax"]))
+
+
+def test_randomize_joints_draws_as_dm_control_per_joint_kind() -> None:
+    """Limited hinge/slide ~ U(range), unlimited hinge ~ U(-π, π), free joint: position kept and a normalised
+    non-negative quaternion, unlimited slide kept (the kinds no single DMC sampler reaches all of)."""
+    import mujoco
+
+    from jax_impl.initial_states import randomize_joints
+
+    m = mujoco.MjModel.from_xml_string("""<mujoco><worldbody>
+      <body><freejoint/><geom size=".1"/></body>
+      <body><joint name="ls" type="slide" range="-.3 .2" limited="true"/><geom size=".1"/></body>
+      <body><joint name="us" type="slide"/><geom size=".1"/></body>
+      <body><joint name="lh" type="hinge" range="10 20" limited="true"/><geom size=".1"/></body>
+      <body><joint name="uh" type="hinge"/><geom size=".1"/></body>
+    </worldbody></mujoco>""")
+    qpos0 = jnp.arange(m.nq, dtype=jnp.float32) + 5.0
+    q = np.asarray(jax.vmap(lambda k: randomize_joints(m, qpos0, k))(jax.random.split(jax.random.PRNGKey(0), 500)))
+    np.testing.assert_array_equal(q[:, :3], np.broadcast_to(qpos0[:3], (500, 3)))  # free joint position kept
+    quat = q[:, 3:7]
+    np.testing.assert_allclose(np.linalg.norm(quat, axis=1), 1.0, rtol=1e-6)
+    assert quat.min() >= 0.0
+    ls, us, lh, uh = q[:, 7], q[:, 8], q[:, 9], q[:, 10]
+    assert -0.3 <= ls.min() < -0.28 and 0.18 < ls.max() <= 0.2
+    np.testing.assert_array_equal(us, np.full(500, float(qpos0[8])))
+    assert np.deg2rad(10) <= lh.min() and lh.max() <= np.deg2rad(20)
+    assert -np.pi <= uh.min() < -3.0 and 3.0 < uh.max() <= np.pi
+
+
+def test_redraws_stop_after_max_draws(monkeypatch, env: MJXEnv) -> None:
+    """An acceptance that never holds ends after MAX_DRAWS draws (dm_control's finger raises after 1000; the JAX
+    loop keeps the last draw) instead of looping forever."""
+    from jax_impl import initial_states
+
+    monkeypatch.setattr(initial_states, "MAX_DRAWS", 4)
+    draws = []
+
+    def draw(qpos, k):
+        jax.debug.callback(lambda: draws.append(1))
+        return qpos + jax.random.uniform(k, qpos.shape)
+
+    data = env._reset_batch(jax.random.PRNGKey(0), 1).playground.data
+    one = jax.tree.map(lambda x: x[0], data)
+    out = initial_states.redraw_until_free(env.pg_env, one, jax.random.PRNGKey(1), draw, lambda d: jnp.array(False))
+    assert len(draws) == 4 and not np.allclose(np.asarray(out.qpos), np.asarray(one.qpos))
