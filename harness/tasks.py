@@ -13,10 +13,11 @@ Which backend runs what:
   `jax_impl/env.py`);
 - torch only: official tasks that only dm_control has (dog, quadruped);
 - the official repository's custom tasks with official results (`custom=True`, its `envs/tasks/` code:
-  `torch_ref/custom_tasks.py` registers them in dm_control's suite): the torch backend runs all 11; the jax
-  backend runs the 9 on a dm_control model (`playground` names the Playground env whose model and observation
-  they use; their rewards, `jax_impl/custom_tasks.py`; cup-spin's own initial state,
-  `jax_impl/initial_states.py`), not reacher-three-* (the official three-link XML, which Playground lacks);
+  `torch_ref/custom_tasks.py` registers them in dm_control's suite): both backends run all 11. The jax backend
+  runs 9 on a dm_control model (`playground` names the Playground env whose model and observation they use;
+  their rewards, `jax_impl/custom_tasks.py`; cup-spin's own initial state, `jax_impl/initial_states.py`) and
+  reacher-three-* on an MJX env of its own (`OWN_MJX_ENVS`: the official three-link XML, which Playground
+  lacks; `jax_impl/reacher_three.py`);
 - not supported (`UNSUPPORTED`): the official repository's other custom tasks (no official results).
 """
 
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 
 BACKENDS = ("torch", "jax")
 TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment"
-REACHER_THREE_NOTE = "the official repository's three-link reacher XML: MuJoCo Playground has no such model"
+# MJX envs the jax backend builds itself (jax_impl/reacher_three.py), named as Playground names its envs
+OWN_MJX_ENVS = ("ReacherThreeEasy", "ReacherThreeHard")
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ class TaskSpec:
     name: str  # official TD-MPC2 name, e.g. "hopper-hop"
     domain: str  # dm_control domain
     task: str  # dm_control task
-    playground: str | None  # MuJoCo Playground registry name, None where the jax backend does not run it; for
-    # a custom task the Playground env whose model, initial state and observation it uses
+    playground: str | None  # the jax backend's env: a MuJoCo Playground registry name or one of OWN_MJX_ENVS;
+    # None where the jax backend does not run it; for a custom task the env whose model and observation it uses
     obs_dim: int
     action_dim: int
     control_steps: int = 1000  # dm_control time limit in control steps
@@ -112,8 +114,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("cup-spin", "ball_in_cup", "spin", "BallInCup", 8, 2, custom=True),
         TaskSpec("hopper-hop-backwards", "hopper", "hop_backwards", "HopperHop", 15, 4, custom=True),
         TaskSpec("pendulum-spin", "pendulum", "spin", "PendulumSwingup", 3, 1, custom=True),
-        TaskSpec("reacher-three-easy", "reacher", "three_easy", None, 8, 3, custom=True, note=REACHER_THREE_NOTE),
-        TaskSpec("reacher-three-hard", "reacher", "three_hard", None, 8, 3, custom=True, note=REACHER_THREE_NOTE),
+        TaskSpec("reacher-three-easy", "reacher", "three_easy", "ReacherThreeEasy", 8, 3, custom=True),
+        TaskSpec("reacher-three-hard", "reacher", "three_hard", "ReacherThreeHard", 8, 3, custom=True),
         TaskSpec("walker-run-backwards", "walker", "run_backwards", "WalkerRun", 24, 6, custom=True),
         TaskSpec("walker-walk-backwards", "walker", "walk_backwards", "WalkerWalk", 24, 6, custom=True),
     )

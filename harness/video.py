@@ -146,12 +146,18 @@ class FrameRenderer:
         self._renderer.update_scene(data, camera=self.spec.camera)
         return np.array(self._renderer.render(), dtype=np.uint8)
 
-    def render_state(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-        """The frame of a state: qpos, qvel copied into an MjData of the model, then `mj_forward`."""
+    def render_state(self, qpos: np.ndarray, qvel: np.ndarray, mocap_pos: np.ndarray | None = None,
+                     mocap_quat: np.ndarray | None = None) -> np.ndarray:
+        """The frame of a state: qpos, qvel (and the mocap bodies' poses, where an episode moves them: the targets
+        of Playground's reacher, finger-turn, fish, swimmer) copied into an MjData of the model, then `mj_forward`."""
         if self._data is None:
             self._data = self._mujoco.MjData(self.model)
         self._data.qpos[:] = np.asarray(qpos, np.float64)
         self._data.qvel[:] = np.asarray(qvel, np.float64)
+        if mocap_pos is not None:
+            self._data.mocap_pos[:] = np.asarray(mocap_pos, np.float64)
+        if mocap_quat is not None:
+            self._data.mocap_quat[:] = np.asarray(mocap_quat, np.float64)
         self._mujoco.mj_forward(self.model, self._data)
         return self.render(self._data)
 

@@ -6,7 +6,8 @@ joints are redrawn as dm_control draws them, `jax_impl/initial_states.py`), the 
 n_substeps MJX steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`,
 `_get_reward`).
 The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
-reward instead of the env's own (`jax_impl/custom_tasks.py`).
+reward instead of the env's own (`jax_impl/custom_tasks.py`). reacher-three-* run a Playground-style env built
+here on the official three-link XML (`jax_impl/reacher_three.py`), as Playground's envs are used.
 
 What is done here instead of Playground's `step` and its brax wrappers, to match the torch reference
 (`torch_ref/env.py`, the official dm_control wrapper):
@@ -65,6 +66,7 @@ from harness.config import Config
 from harness.tasks import TaskSpec, get_task
 from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
+from jax_impl.reacher_three import MJX_ENVS
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
@@ -131,7 +133,10 @@ _REACHER_NEEDS_FIX = mujoco.__version__ < "3.3.0" and not hasattr(mujoco.MjSpec,
 
 
 def _load_playground(name: str, impl: str) -> Any:
-    """`registry.load(name)` with the MJX implementation `impl`; Reacher* with `_reacher_model` (module docstring)."""
+    """`registry.load(name)` with the MJX implementation `impl`; Reacher* with `_reacher_model` (module docstring);
+    the project's own envs on official XMLs (`MJX_ENVS`: the three-link reacher) by their constructors."""
+    if name in MJX_ENVS:
+        return MJX_ENVS[name](config_overrides={"impl": impl})
     if not (name.startswith("Reacher") and _REACHER_NEEDS_FIX):
         return registry.load(name, config_overrides={"impl": impl})
     original = playground_reacher._make_model
@@ -179,8 +184,9 @@ class MJXEnv:
         self._custom_reward = CUSTOM_REWARDS.get(self.task_spec.name)
         self._initial_state = TASK_INITIAL_STATES.get(self.task_spec.name,
                                                       INITIAL_STATES.get(self.task_spec.playground))
-        if self.task_spec.custom and self._custom_reward is None:
-            raise ValueError(f"{cfg.task}: a custom task without a JAX reward in jax_impl/custom_tasks.py")
+        if self.task_spec.custom and self._custom_reward is None and self.task_spec.playground not in MJX_ENVS:
+            raise ValueError(f"{cfg.task}: a custom task on a Playground env without a JAX reward in "
+                             "jax_impl/custom_tasks.py")
         try:
             self.pg_env = _load_playground(self.task_spec.playground, cfg.mjx_impl)
         except Exception as exc:  # parity: not compared (an env that does not build is an error)

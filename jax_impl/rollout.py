@@ -146,7 +146,8 @@ def _episode_program(cfg: Config, render: bool) -> tuple[TDMPC2, MJXEnv, Callabl
         out = {"ret": res.returns[0], "latents": res.latents[:, 0], "rewards": res.rewards[:, 0]}
         if render:
             data = env_state.playground.data
-            out.update(qpos0=data.qpos[0], qvel0=data.qvel[0], qpos=res.qpos[:, :, 0], qvel=res.qvel[:, :, 0])
+            out.update(qpos0=data.qpos[0], qvel0=data.qvel[0], qpos=res.qpos[:, :, 0], qvel=res.qvel[:, :, 0],
+                       mocap_pos=data.mocap_pos[0], mocap_quat=data.mocap_quat[0])  # the episode's goal (target)
         return out
 
     _EPISODE_PROGRAMS[key] = (agent, env, jax.jit(episode))
@@ -177,9 +178,11 @@ class Evaluator:
         frames = None
         if render is not None:
             renderer = FrameRenderer(self.env.mj_model, render)
-            frames = [renderer.render_state(out["qpos0"], out["qvel0"])]
+            goal = {"mocap_pos": out["mocap_pos"], "mocap_quat": out["mocap_quat"]}  # fixed for the episode
+            frames = [renderer.render_state(out["qpos0"], out["qvel0"], **goal)]
             L, R = out["qpos"].shape[:2]
-            frames += [renderer.render_state(out["qpos"][t, j], out["qvel"][t, j]) for t in range(L) for j in range(R)]
+            frames += [renderer.render_state(out["qpos"][t, j], out["qvel"][t, j], **goal)
+                       for t in range(L) for j in range(R)]
             renderer.close()
         return EpisodeRecord(float(out["ret"]), np.asarray(out["latents"]), frames, np.asarray(out["rewards"]))
 

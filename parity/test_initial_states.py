@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from harness.config import load_config
-from harness.tasks import TASKS
+from harness.tasks import OWN_MJX_ENVS, TASKS
 from jax_impl.env import MJXEnv
 from jax_impl.env import make_env as make_jax_env
 from jax_impl.initial_states import INITIAL_STATES, SAME_AS_DM_CONTROL, TASK_INITIAL_STATES
@@ -35,10 +35,13 @@ KS_MAX = 0.22
 RANDOM = 1e-6  # a coordinate varies between episodes (constants differ by float round-off only)
 CORR_MAX = 0.35  # |corr_jax - corr_dm| per pair; sampling sd of the difference ~0.09 at N = 256
 FEW = 6  # correlation check for tasks with at most this many random coordinates
-DEFAULT = ["cartpole-swingup", "cup-spin", "finger-turn-easy", "fish-swim", "pendulum-swingup", "reacher-easy"]
-# one task per Playground env (custom tasks start as their domain's env) and the custom tasks with their own start
+DEFAULT = ["cartpole-swingup", "cup-spin", "finger-turn-easy", "fish-swim", "pendulum-swingup", "reacher-easy",
+           "reacher-three-hard"]
+# one task per MJX env (custom tasks on a Playground env start as their domain's env) and the custom tasks with
+# their own start
 ALL = sorted([*{spec.playground: name for name, spec in sorted(TASKS.items(), reverse=True)
-                if spec.playground is not None and not spec.custom}.values(), *TASK_INITIAL_STATES])
+                if spec.playground is not None and (not spec.custom or spec.playground in OWN_MJX_ENVS)}.values(),
+              *TASK_INITIAL_STATES])
 SLOW = [t for t in ALL if t not in DEFAULT]
 # the same procedure, but the state is physics: cheetah settles 200 steps from its draw with Playground's XML
 NOT_A_DRAW = {"cheetah-run": "200 settling steps with Playground's physics (solver iterations 4, eulerdamp off)"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import load_config
-from harness.tasks import TASKS, UNSUPPORTED, get_task
+from harness.tasks import OWN_MJX_ENVS, TASKS, UNSUPPORTED, get_task
 
 # nicklashansen/tdmpc2 @ e9f5932, results/tdmpc2/: its 39 DMC tasks
 OFFICIAL_DMC = {
@@ -37,9 +37,12 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
 
     import torch_ref.custom_tasks  # noqa: F401  (registers the official custom tasks in suite.ALL_TASKS)
 
-    playground = {spec.playground for spec in TASKS.values() if spec.playground is not None}
+    playground = {spec.playground for spec in TASKS.values() if spec.playground is not None} - set(OWN_MJX_ENVS)
     assert playground == set(registry.dm_control_suite.ALL_ENVS)  # all 25 Playground DMC envs
-    dm_control_tasks = [s.name for s in TASKS.values() if s.playground is not None and not s.custom]
+    assert not set(OWN_MJX_ENVS) & set(registry.ALL_ENVS)  # the project's own envs shadow none of Playground's
+    assert [s.name for s in TASKS.values() if s.playground in OWN_MJX_ENVS] == ["reacher-three-easy",
+                                                                               "reacher-three-hard"]
+    dm_control_tasks = [s.name for s in TASKS.values() if s.playground in playground and not s.custom]
     assert len(dm_control_tasks) == len(playground)  # one task per Playground env; custom tasks reuse one
     for spec in TASKS.values():
         assert (spec.domain, spec.task) in suite.ALL_TASKS, spec.name
@@ -49,8 +52,7 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
         assert spec.episode_length == 500 and spec.action_repeat == 2
         assert spec.backends == (("torch", "jax") if spec.playground else ("torch",))
     torch_only = sorted(name for name, spec in TASKS.items() if spec.playground is None)
-    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run", "quadruped-walk",
-                          "reacher-three-easy", "reacher-three-hard"]
+    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run", "quadruped-walk"]
     assert all(TASKS[name].note for name in torch_only)  # each says why the jax backend does not run it
 
 
@@ -68,9 +70,6 @@ def test_unsupported_and_misspelt_tasks_say_why() -> None:
     with pytest.raises(ValueError, match=r"'walker-backflip' is not supported: a custom task of the official "
                                          r"repository without official results"):
         get_task("walker-backflip")
-    with pytest.raises(ValueError, match=r"'reacher-three-easy' has no JAX environment \(the official repository's "
-                                         r"three-link reacher XML"):
-        load_config(overrides=["task=reacher-three-easy", "backend=jax"])
     with pytest.raises(ValueError, match=r"unknown task 'point-mass-easy'; did you mean pointmass-easy\?"):
         get_task("point-mass-easy")
     with pytest.raises(ValueError, match=r"unknown task 'ball-in-cup-catch'; did you mean cup-catch\?"):

@@ -225,7 +225,7 @@ def spin_cup(time_limit: float = 20, random: Any = None, environment_kwargs: dic
 
 
 def _reacher_three(target_size: float) -> Callable[..., control.Environment]:
-    def build(time_limit: float = 20, random: Any = None,  # parity: not compared (torch only: no MJX model)
+    def build(time_limit: float = 20, random: Any = None,
               environment_kwargs: dict | None = None) -> control.Environment:
         physics = reacher.Physics.from_xml_string(model_xml("reacher_three_links.xml"), common.ASSETS)
         return _environment(physics, reacher.Reacher(target_size=target_size, random=random), time_limit, None,
