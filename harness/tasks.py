@@ -11,7 +11,9 @@ Which backend runs what:
 - both (torch, jax): every DMC task that dm_control AND MuJoCo Playground's DM Control Suite provide (all 25
   Playground envs; the jax env maps Playground's observation onto dm_control's layout where they differ,
   `jax_impl/env.py`);
-- torch only: official tasks that only dm_control has (dog, quadruped);
+- both, on an MJX env of the jax backend's own (`OWN_MJX_ENVS`, where Playground has no such model):
+  quadruped-walk/-run on dm_control's quadruped model and task (`jax_impl/quadruped.py`);
+- torch only: the official dog tasks (dm_control's dog: not ported to MJX);
 - the official repository's custom tasks with official results (`custom=True`, its `envs/tasks/` code:
   `torch_ref/custom_tasks.py` registers them in dm_control's suite): both backends run all 11. The jax backend
   runs 9 on a dm_control model (`playground` names the Playground env whose model and observation they use;
@@ -27,9 +29,10 @@ import difflib
 from dataclasses import dataclass
 
 BACKENDS = ("torch", "jax")
-TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment"
-# MJX envs the jax backend builds itself (jax_impl/reacher_three.py), named as Playground names its envs
-OWN_MJX_ENVS = ("ReacherThreeEasy", "ReacherThreeHard")
+TORCH_ONLY = "dm_control only: MuJoCo Playground has no such environment and the jax backend has no port of its own"
+# MJX envs the jax backend builds itself (jax_impl/quadruped.py, jax_impl/reacher_three.py), named as Playground
+# names its envs
+OWN_MJX_ENVS = ("QuadrupedRun", "QuadrupedWalk", "ReacherThreeEasy", "ReacherThreeHard")
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("dog-stand", "dog", "stand", None, 223, 38, note=TORCH_ONLY),
         TaskSpec("dog-trot", "dog", "trot", None, 223, 38, note=TORCH_ONLY),
         TaskSpec("dog-walk", "dog", "walk", None, 223, 38, note=TORCH_ONLY),
-        TaskSpec("quadruped-run", "quadruped", "run", None, 78, 12, note=TORCH_ONLY),
-        TaskSpec("quadruped-walk", "quadruped", "walk", None, 78, 12, note=TORCH_ONLY),
+        TaskSpec("quadruped-run", "quadruped", "run", "QuadrupedRun", 78, 12),
+        TaskSpec("quadruped-walk", "quadruped", "walk", "QuadrupedWalk", 78, 12),
         TaskSpec("cheetah-jump", "cheetah", "jump", "CheetahRun", 17, 6, custom=True),
         TaskSpec("cheetah-run-back", "cheetah", "run_back", "CheetahRun", 17, 6, custom=True),
         TaskSpec("cheetah-run-backwards", "cheetah", "run_backwards", "CheetahRun", 17, 6, custom=True),

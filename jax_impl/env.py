@@ -6,8 +6,9 @@ joints are redrawn as dm_control draws them, `jax_impl/initial_states.py`), the 
 n_substeps MJX steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`,
 `_get_reward`).
 The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
-reward instead of the env's own (`jax_impl/custom_tasks.py`). reacher-three-* run a Playground-style env built
-here on the official three-link XML (`jax_impl/reacher_three.py`), as Playground's envs are used.
+reward instead of the env's own (`jax_impl/custom_tasks.py`). reacher-three-* and quadruped-* run Playground-style
+envs built here on the official three-link XML (`jax_impl/reacher_three.py`) and on dm_control's quadruped
+(`jax_impl/quadruped.py`), used as Playground's envs are.
 
 What is done here instead of Playground's `step` and its brax wrappers, to match the torch reference
 (`torch_ref/env.py`, the official dm_control wrapper):
@@ -66,7 +67,8 @@ from harness.config import Config
 from harness.tasks import TaskSpec, get_task
 from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
-from jax_impl.reacher_three import MJX_ENVS
+from jax_impl.quadruped import MJX_ENVS as QUADRUPED_ENVS
+from jax_impl.reacher_three import MJX_ENVS as REACHER_THREE_ENVS
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
@@ -145,6 +147,10 @@ def _load_playground(name: str, impl: str) -> Any:
         return registry.load(name, config_overrides={"impl": impl})
     finally:
         playground_reacher._make_model = original
+
+
+# the project's own MJX envs (harness.tasks.OWN_MJX_ENVS), built where Playground has no such model
+MJX_ENVS: dict[str, Callable[..., Any]] = {**REACHER_THREE_ENVS, **QUADRUPED_ENVS}
 
 
 def sync_kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:

@@ -168,5 +168,5 @@ INITIAL_STATES: dict[str, Sampler] = {
 TASK_INITIAL_STATES: dict[str, Sampler] = {"cup-spin": cup_spin}  # a custom task's own start (official code)
 SAME_AS_DM_CONTROL = ("AcrobotSwingup", "AcrobotSwingupSparse", "CheetahRun", "HopperHop", "HopperStand",
                       "PointMass", "ReacherEasy", "ReacherHard", "SwimmerSwimmer6", "WalkerRun", "WalkerStand",
-                      "WalkerWalk", "ReacherThreeEasy", "ReacherThreeHard")  # the last two: dm_control's draw,
-# written in their env (jax_impl/reacher_three.py)
+                      "WalkerWalk", "QuadrupedRun", "QuadrupedWalk", "ReacherThreeEasy", "ReacherThreeHard")
+# (the last four: dm_control's draw, written in their own envs, jax_impl/quadruped.py and jax_impl/reacher_three.py)

@@ -379,11 +379,12 @@ def c_rollout(jenv: MJXEnv, tenv: DMControlEnv, start: SimState, actions: np.nda
     per agent step the obs and the summed reward of dm_control's task functions."""
     c = _physics_of(jenv.mj_model, tenv.physics)
     apply_mj(c.model.ptr, c.data.ptr, start)
+    lo, hi = c.model.actuator_ctrlrange.T  # dm_control's action_scale: [-1, 1] -> [lo, hi] (quadruped: not [-1, 1])
     obs, rew = [], []
     for a in actions:
         r = 0.0
         for _ in range(jenv.action_repeat):
-            c.set_control(a)
+            c.set_control(lo + (hi - lo) / 2 * (np.asarray(a, np.float64) + 1))
             c.step(jenv.n_substeps)
             r += float(tenv.task.get_reward(c))
         obs.append(flatten_observation(tenv.task.get_observation(c)))
@@ -420,6 +421,7 @@ XML_DIFFERENCE: dict[str, tuple[float, float]] = {
     # reacher-three-*: the JAX env runs the official XML itself (jax_impl/reacher_three.py), so float32 round-off
     # only (measured 4.8e-7 obs; reward 0: the sparse target is not reached in 4 steps)
     "reacher-three-easy": (0.0, 0.0), "reacher-three-hard": (0.0, 0.0),
+    "quadruped-run": (1.86e-4, 0.0), "quadruped-walk": (1.86e-4, 0.0),
 }
 
 
@@ -427,6 +429,23 @@ XML_DIFFERENCE: dict[str, tuple[float, float]] = {
 # the ball in the cup, which it hits within 4 agent steps: with Playground's 1 solver iteration, MJX's qvel after
 # that contact differs from C's by 0.0055 (in float64 MJX too: not round-off), 0.028 in the obs 3 steps later.
 MJX_CONTACT_GAP: dict[str, float] = {"cup-spin": 0.05}
+
+
+def test_actions_map_onto_asymmetric_ctrlranges_as_dm_controls_action_scale() -> None:
+    """quadruped's lift and extend actuators have ctrlranges (-1, 1.1) and (-0.8, 0.8): the same actions in [-1, 1]
+    give the same ctrl in the torch env (dm_control's `action_scale.Wrapper`, float64) and the JAX env."""
+    tenv, jenv = DMControlEnv("quadruped-walk", seed=0), _jax_env("quadruped-walk")
+    lo, hi = tenv.physics.model.actuator_ctrlrange.T
+    assert np.any(lo + hi != 0)  # an off-centre range, where a mapping without the centre would fail
+    tenv.reset()
+    actions = np.concatenate([np.random.default_rng(0).uniform(-1, 1, (6, 12)), -np.ones((1, 12)), np.ones((1, 12))])
+    torch_ctrl = []
+    for a in actions.astype(np.float32):
+        tenv.step(a)
+        torch_ctrl.append(np.array(tenv.physics.data.ctrl))
+    jax_ctrl = np.stack([np.asarray(jenv.action_to_ctrl(jnp.asarray(a, jnp.float32))) for a in actions])
+    compare(np.stack(torch_ctrl), jax_ctrl, "env/action -> ctrl (quadruped-walk)", "float32",
+            test="test_actions_map_onto_asymmetric_ctrlranges_as_dm_controls_action_scale")
 
 
 def test_xml_difference_covers_every_both_backend_task() -> None:
@@ -466,7 +485,8 @@ def test_task_jax_env_steps_like_dm_control(task: str) -> None:
     name = "test_task_jax_env_steps_like_dm_control"
     # the same initial state: dm_control's reset observation (float32 copies of kinematics: measured <= 1.2e-7)
     compare(obs0, np.asarray(state.obs), f"env/reset obs ({task})", "float32", test=name)
-    # (a) float32 MJX vs float64 C over 8 control steps (measured max 8e-5 obs (cup-catch), 6e-7 reward)
+    # (a) float32 MJX vs float64 C over 8 control steps (measured max 8e-5 obs (cup-catch), 6e-7 reward; quadruped
+    # 1.9e-4 in the arcsinh of its toes' force sensors as it lands)
     compare(c, j, f"env/MJX vs C step ({task}, {STEP_AGENT_STEPS} agent steps)", "float32", rtol=1e-4,
             atol=MJX_CONTACT_GAP.get(task, 5e-4), test=name)
     # (b) the two XMLs: the measured difference, reproduced within a factor 2 (0 stays below 1e-6)

@@ -46,7 +46,7 @@ SLOW = [t for t in ALL if t not in DEFAULT]
 # the same procedure, but the state is physics: cheetah settles 200 steps from its draw with Playground's XML
 NOT_A_DRAW = {"cheetah-run": "200 settling steps with Playground's physics (solver iterations 4, eulerdamp off)"}
 REDRAWN = {"BallInCup", "FingerSpin", "FingerTurnEasy", "FingerTurnHard", "HumanoidRun", "HumanoidStand",
-           "HumanoidWalk"}
+           "HumanoidWalk", "QuadrupedRun", "QuadrupedWalk"}  # (quadruped: raised until nothing touches)
 
 
 @functools.lru_cache(maxsize=2)
@@ -126,6 +126,23 @@ def test_initial_states(task: str) -> None:
 @pytest.mark.parametrize("task", SLOW)
 def test_initial_states_slow(task: str) -> None:
     check(task)
+
+
+@pytest.mark.slow
+def test_quadruped_start_height_is_dm_controls() -> None:
+    """The root height of a JAX quadruped start is dm_control's `_find_non_contacting_height` of its orientation
+    (the lowest of 0, 1, 2, ... cm at which nothing touches)."""
+    from dm_control.suite import quadruped
+
+    starts, _ = jax_starts(_jax_env("quadruped-walk"), 32, seed=1)
+    env = DMControlEnv("quadruped-walk", seed=0)
+    heights = []
+    for s in starts:
+        quadruped._find_non_contacting_height(env.physics, s.data["qpos"][3:7])
+        heights.append((float(env.physics.named.data.qpos["root"][2]), s.data["qpos"][2]))
+    dm, jx = np.array(heights).T
+    assert np.ptp(dm) > 0.05  # orientations that need different heights
+    np.testing.assert_allclose(jx, dm, atol=1e-6)
 
 
 def test_playgrounds_own_draw_fails_the_check(monkeypatch) -> None:

@@ -40,8 +40,8 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
     playground = {spec.playground for spec in TASKS.values() if spec.playground is not None} - set(OWN_MJX_ENVS)
     assert playground == set(registry.dm_control_suite.ALL_ENVS)  # all 25 Playground DMC envs
     assert not set(OWN_MJX_ENVS) & set(registry.ALL_ENVS)  # the project's own envs shadow none of Playground's
-    assert [s.name for s in TASKS.values() if s.playground in OWN_MJX_ENVS] == ["reacher-three-easy",
-                                                                               "reacher-three-hard"]
+    assert [s.name for s in TASKS.values() if s.playground in OWN_MJX_ENVS] == [
+        "quadruped-run", "quadruped-walk", "reacher-three-easy", "reacher-three-hard"]
     dm_control_tasks = [s.name for s in TASKS.values() if s.playground in playground and not s.custom]
     assert len(dm_control_tasks) == len(playground)  # one task per Playground env; custom tasks reuse one
     for spec in TASKS.values():
@@ -52,16 +52,17 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
         assert spec.episode_length == 500 and spec.action_repeat == 2
         assert spec.backends == (("torch", "jax") if spec.playground else ("torch",))
     torch_only = sorted(name for name, spec in TASKS.items() if spec.playground is None)
-    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk", "quadruped-run", "quadruped-walk"]
+    assert torch_only == ["dog-run", "dog-stand", "dog-trot", "dog-walk"]
     assert all(TASKS[name].note for name in torch_only)  # each says why the jax backend does not run it
 
 
 def test_jax_on_a_torch_only_task_names_the_backend_that_runs_it() -> None:
-    with pytest.raises(ValueError, match=r"'quadruped-walk' has no JAX environment \(dm_control only: MuJoCo "
-                                         r"Playground has no such environment\): only the torch backend runs it; "
+    with pytest.raises(ValueError, match=r"'dog-walk' has no JAX environment \(dm_control only: MuJoCo "
+                                         r"Playground has no such environment and the jax backend has no port of "
+                                         r"its own\): only the torch backend runs it; "
                                          r"tasks the jax backend runs: acrobot-swingup, "):
-        load_config(overrides=["task=quadruped-walk", "backend=jax"])
-    load_config(overrides=["task=quadruped-walk", "backend=torch"])
+        load_config(overrides=["task=dog-walk", "backend=jax"])
+    load_config(overrides=["task=dog-walk", "backend=torch"])
     with pytest.raises(ValueError, match="unknown backend 'tpu'"):
         get_task("hopper-hop").check_backend("tpu")
 
