@@ -148,8 +148,10 @@ def test_the_data_files_ship_with_the_package() -> None:
     files = [p.relative_to(REPO / "harness").as_posix() for p in (REPO / "harness" / "data").rglob("*") if p.is_file()]
     results = [f for f in files if f.startswith("data/official_tdmpc2/")]
     models = [f for f in files if f.startswith("data/official_tasks/")]
+    dm_models = [f for f in files if f.startswith("data/dm_control_tasks/")]
     assert len(results) == sum(spec.official for spec in TASKS.values()) + 2  # + README.md, LICENSE.official
-    assert len(models) == 6 + 2 and len(files) == len(results) + len(models)
+    assert len(models) == 6 + 2 and len(dm_models) == 1 + 2  # quadruped.xml + README.md, LICENSE.dm_control
+    assert len(files) == len(results) + len(models) + len(dm_models)
     for name in files:
         assert any(fnmatch.fnmatch(name, pat.replace("**/", "*/")) for pat in patterns), name
 
