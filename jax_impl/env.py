@@ -136,7 +136,7 @@ _REACHER_NEEDS_FIX = mujoco.__version__ < "3.3.0" and not hasattr(mujoco.MjSpec,
 
 def _load_playground(name: str, impl: str) -> Any:
     """`registry.load(name)` with the MJX implementation `impl`; Reacher* with `_reacher_model` (module docstring);
-    the project's own envs on official XMLs (`MJX_ENVS`: the three-link reacher) by their constructors."""
+    the project's own envs (`MJX_ENVS`: the three-link reacher, the quadruped) by their constructors."""
     if name in MJX_ENVS:
         return MJX_ENVS[name](config_overrides={"impl": impl})
     if not (name.startswith("Reacher") and _REACHER_NEEDS_FIX):
