@@ -138,6 +138,8 @@ GLASS_LOSS = _ids(_GL + "test_glass_loss_parity")
 ENV_FNS = _ids(_ENV + "test_obs_and_reward_functions_agree_on_same_states")
 ENV_STEP = _ids(_ENV + "test_mjx_step_matches_mujoco_c_on_playground_model")
 ENV_CTRL = _ids(_ENV + "test_actions_map_onto_asymmetric_ctrlranges_as_dm_controls_action_scale")
+TASK_FNS = _ENV + "test_task_obs_layout_and_reward_functions_match_dm_control"  # [task]
+STARTS = "parity/test_initial_states.py::test_initial_states"  # [task]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -427,9 +429,50 @@ _ENV_MUTANTS = [
        "for v in obs.values()]", "for v in reversed(obs.values())]", ENV_FNS),
 ]
 
+# the tasks' own code: the official custom rewards, dm_control's starts, the jax backend's own envs and
+# observation maps (each killed by its task's parametrisation of a default-suite parity test)
+_TASK_MUTANTS = [
+    _m("jax", "custom_tasks.py", "backwards-bound-sign", "swapped",
+       "return _linear(_torso_vx(pg_env, data), (-INF, -speed), speed, 0.0)",
+       "return _linear(_torso_vx(pg_env, data), (-INF, speed), speed, 0.0)", _ids(TASK_FNS, "cheetah-run-backwards")),
+    _m("jax", "custom_tasks.py", "run-front-foot", "swapped",
+       'cheetah_run_one_foot_reward(e, d, "bfoot"', 'cheetah_run_one_foot_reward(e, d, "ffoot"',
+       _ids(TASK_FNS, "cheetah-run-front")),
+    _m("jax", "custom_tasks.py", "walker-speed-margin", "constant",
+       "(-INF, -speed), speed / 2, 0.5)", "(-INF, -speed), speed, 0.5)", _ids(TASK_FNS, "walker-walk-backwards")),
+    _m("jax", "custom_tasks.py", "cup-ball-size", "dropped-term",
+       "< pg_env._target_size - pg_env._ball_size", "< pg_env._target_size", _ids(TASK_FNS, "cup-spin")),
+    _m("torch", "custom_tasks.py", "cup-spin-distance", "constant",
+       "_CUP_SPIN_DISTANCE, _CUP_SPIN_SPEED = 0.5, 6.0", "_CUP_SPIN_DISTANCE, _CUP_SPIN_SPEED = 0.6, 6.0",
+       _ids(TASK_FNS, "cup-spin")),
+    _m("torch", "custom_tasks.py", "hopper-backwards-sign", "swapped",
+       "(-INF, -_HOPPER_HOP_SPEED / 2)", "(_HOPPER_HOP_SPEED / 2, INF)", _ids(TASK_FNS, "hopper-hop-backwards")),
+    _m("jax", "initial_states.py", "pendulum-half-circle", "constant",
+       "minval=-jnp.pi, maxval=jnp.pi)))", "minval=0.0, maxval=jnp.pi)))", _ids(STARTS, "pendulum-swingup")),
+    _m("jax", "initial_states.py", "swingup-pole-up", "dropped-term",
+       "jnp.pi + 0.01 * jax.random.normal(k2, ())", "0.01 * jax.random.normal(k2, ())",
+       _ids(STARTS, "cartpole-swingup")),
+    _m("jax", "initial_states.py", "cup-spin-anywhere", "constant",
+       "jax.random.uniform(k_anywhere, ()) < 0.1", "jax.random.uniform(k_anywhere, ()) < 0.5",
+       _ids(STARTS, "cup-spin")),
+    _m("jax", "initial_states.py", "no-redraw", "constant",
+       "lambda c: ~c[3] & (c[2] < MAX_DRAWS)", "lambda c: ~c[3] & (c[2] < 1)", _ids(STARTS, "finger-turn-easy")),
+    _m("jax", "env.py", "pendulum-obs-order", "swapped",
+       '"PendulumSwingup": _reorder([1, 0, 2])', '"PendulumSwingup": _reorder([0, 1, 2])',
+       _ids(TASK_FNS, "pendulum-swingup")),
+    _m("jax", "quadruped.py", "force-arcsinh", "dropped-term",
+       "jnp.arcsinh(data.sensordata[self._force_torque])", "data.sensordata[self._force_torque]",
+       _ids(TASK_FNS, "quadruped-walk")),
+    _m("jax", "quadruped.py", "move-margin", "constant",
+       "margin=self._desired_speed, value_at_margin=0.5", "margin=2 * self._desired_speed, value_at_margin=0.5",
+       _ids(TASK_FNS, "quadruped-run")),
+    _m("jax", "reacher_three.py", "target-radius", "constant",
+       "minval=0.05, maxval=0.20)", "minval=0.05, maxval=0.25)", _ids(STARTS, "reacher-three-hard")),
+]
+
 MUTANTS: tuple[Mutant, ...] = tuple(
     _MATH_MUTANTS + _LAYER_MUTANTS + _WORLD_MODEL_MUTANTS + _SCALE_MUTANTS + _PLANNER_MUTANTS + _AGENT_MUTANTS
-    + _BUFFER_MUTANTS + _GLASS_MUTANTS + _ENV_MUTANTS
+    + _BUFFER_MUTANTS + _GLASS_MUTANTS + _ENV_MUTANTS + _TASK_MUTANTS
 )
 
 

@@ -1,7 +1,8 @@
 """Episode starts: the JAX env's initial states are drawn as dm_control draws them, and observed as it observes them.
 
 dm_control (the torch env) and the JAX env use different random streams, so their initial states are compared
-as distributions: N resets of each (deterministic seeds), per coordinate of qpos, qvel and the target's position
+as distributions: N resets of each (deterministic seeds), per coordinate of qpos, qvel, the target's position
+and its horizontal radius:
 a two-sample Kolmogorov-Smirnov statistic below KS_MAX (the critical value at 1e-5 for N = 256 per side: ~300
 coordinates are compared over all tasks, and at 1e-3 (0.17) cartpole's cart velocity once drew 0.18 from the same
 distribution (0.034 at N = 2000); Playground's own draws give 0.5-1),
@@ -77,8 +78,10 @@ def jax_starts(jenv: MJXEnv, n: int, seed: int) -> tuple[list[SimState], np.ndar
 
 
 def coordinates(states: list[SimState]) -> np.ndarray:
-    """(n, k): qpos, qvel and the target's position of each state, as float32 (the JAX env's precision)."""
-    rows = [np.concatenate([s.data["qpos"], s.data["qvel"], [] if s.target is None else s.target]) for s in states]
+    """(n, k): qpos, qvel, the target's position and its horizontal distance from the origin (dm_control's reacher
+    draws that radius: a wrong range barely moves x and y) of each state, as float32 (the JAX env's precision)."""
+    rows = [np.concatenate([s.data["qpos"], s.data["qvel"],
+                            [] if s.target is None else [*s.target, np.hypot(*s.target[:2])]]) for s in states]
     return np.asarray(rows, np.float32)
 
 

@@ -257,3 +257,19 @@ def test_redraws_stop_after_max_draws(monkeypatch, env: MJXEnv) -> None:
     one = jax.tree.map(lambda x: x[0], data)
     out = initial_states.redraw_until_free(env.pg_env, one, jax.random.PRNGKey(1), draw, lambda d: jnp.array(False))
     assert len(draws) == 4 and not np.allclose(np.asarray(out.qpos), np.asarray(one.qpos))
+
+
+def test_mjx_cannot_simulate_dm_controls_dog() -> None:
+    """Why dog-* is torch-only (harness.tasks.TORCH_ONLY): MJX's JAX implementation has no ellipsoid-box collision,
+    and dm_control's dog model has such contact pairs. When an MJX release adds it, this test fails: port dog then."""
+    import mujoco
+    from dm_control.suite import dog
+    from mujoco import mjx
+    from mujoco.mjx._src import collision_driver
+
+    model = mujoco.MjModel.from_xml_string(*dog.get_model_and_assets(dog._WALK_SPEED * dog._DEFAULT_TIME_LIMIT))
+    pairs = [tuple(int(t) for t in model.geom_type[[g1, g2]]) for g1, g2, _ in collision_driver.geom_pairs(model)]
+    ellipsoid_box = (int(mujoco.mjtGeom.mjGEOM_ELLIPSOID), int(mujoco.mjtGeom.mjGEOM_BOX))
+    assert (len(pairs), pairs.count(ellipsoid_box)) == (5557, 181)
+    with pytest.raises(NotImplementedError, match="ELLIPSOID.*BOX.*collisions not implemented"):
+        mjx.put_model(model, impl="jax")

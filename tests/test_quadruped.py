@@ -43,3 +43,19 @@ def test_model_steps_as_dm_controls_to_the_bit(name: str, speed: float) -> None:
     assert contacts > 100
     for field in ("qpos", "qvel", "act", "sensordata"):
         np.testing.assert_array_equal(getattr(d_ours, field), getattr(d_theirs, field), err_msg=field)
+
+
+@pytest.mark.slow
+def test_start_height_search_stops_at_max_height_steps(monkeypatch) -> None:
+    """A start that always touches ends at MAX_HEIGHT_STEPS heights (dm_control raises after 10,000; the JAX loop
+    keeps the last height) instead of looping forever."""
+    import jax
+    import jax.numpy as jnp
+
+    from jax_impl import quadruped as module
+
+    monkeypatch.setattr(module, "has_contact", lambda data: jnp.array(True))
+    monkeypatch.setattr(module, "MAX_HEIGHT_STEPS", 3)
+    state = jax.jit(MJX_ENVS["QuadrupedWalk"]().reset)(jax.random.PRNGKey(0))
+    np.testing.assert_allclose(float(state.data.qpos[2]), 2 * module.HEIGHT_STEP, atol=1e-7)  # heights 0, 1, 2 cm
+    assert np.isfinite(np.asarray(state.obs)).all()
