@@ -58,8 +58,9 @@ def test_both_backends_run_every_task_that_dm_control_and_playground_share() -> 
 
 def test_jax_on_a_torch_only_task_names_the_backend_that_runs_it() -> None:
     with pytest.raises(ValueError, match=r"'dog-walk' has no JAX environment \(dm_control only: MuJoCo "
-                                         r"Playground has no such environment and the jax backend has no port of "
-                                         r"its own\): only the torch backend runs it; "
+                                         r"Playground has no such environment, and MJX's JAX implementation cannot "
+                                         r"simulate dm_control's dog \(no ellipsoid-box collisions\)\): only the "
+                                         r"torch backend runs it; "
                                          r"tasks the jax backend runs: acrobot-swingup, "):
         load_config(overrides=["task=dog-walk", "backend=jax"])
     load_config(overrides=["task=dog-walk", "backend=torch"])
