@@ -95,14 +95,12 @@ class Quadruped(mjx_env.MjxEnv):
             return mjx.forward(self.mjx_model, data.replace(qpos=qpos.at[self._root_qpos:self._root_qpos + 3].set(
                 jnp.stack([jnp.zeros_like(z), jnp.zeros_like(z), z]))))
 
-        def higher(c: tuple[jax.Array, mjx.Data, jax.Array]) -> tuple[jax.Array, mjx.Data, jax.Array]:
-            d = at(c[0] + 1)
-            return c[0] + 1, d, has_contact(d)
+        def probe(k: jax.Array) -> tuple[jax.Array, mjx.Data, jax.Array]:
+            d = at(k)
+            return k, d, has_contact(d)
 
-        k0 = jnp.zeros((), jnp.int32)
-        d0 = at(k0)
-        _, data, _ = jax.lax.while_loop(lambda c: c[2] & (c[0] < MAX_HEIGHT_STEPS - 1), higher,
-                                        (k0, d0, has_contact(d0)))
+        _, data, _ = jax.lax.while_loop(lambda c: c[2] & (c[0] < MAX_HEIGHT_STEPS - 1), lambda c: probe(c[0] + 1),
+                                        probe(jnp.zeros((), jnp.int32)))
         zero = jnp.zeros(())
         return mjx_env.State(data, self._get_obs(data, {}), zero, zero, {}, {"rng": rng})
 
