@@ -45,6 +45,7 @@ import pytest
 
 from bench.budget import Budget, BudgetSkip, case_priority
 from bench.harness_utils import XLA_ENV, BenchSizes, benchmarks_disabled, has_gpu, set_active_budget, sizes_from_config
+from bench.json_target import BenchmarkJsonTarget, json_path
 from harness.benchmeta import MATMUL_PRECISIONS, BenchProfile, bench_version, get_bench_profile, validate_extra_info
 from harness.fsutil import atomic_file
 from harness.machine import load_average, machine_info, machine_slug
@@ -53,6 +54,7 @@ from harness.tasks import TASKS
 _LOAD_START = pytest.StashKey[list]()
 _BUDGET = pytest.StashKey[Budget]()
 _OUTCOMES = pytest.StashKey[dict]()  # "skipped_cases" / "failed_cases": [{"case", "reason"}]
+_MACHINE = pytest.StashKey[dict]()  # the machine block, collected once per session (nvidia-smi, versions: seconds)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,16 +135,21 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError("give either --bench-results or --benchmark-json, not both")
         slug = machine_slug(machine_info(probe_frameworks=False))
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
-        config.option.benchmark_json = Path(results) / slug / f"{stamp}-{_commit(config.rootpath)}.json"
+        # a path for pytest-benchmark >= 5.3, an open-able context manager for older versions (json_target.py)
+        config.option.benchmark_json = BenchmarkJsonTarget(
+            Path(results) / slug / f"{stamp}-{_commit(config.rootpath)}.json")
     load = config.stash[_LOAD_START]
     if not benchmarks_disabled(config) and load and load[0] > 0.5 * (os.cpu_count() or 1):
         config.issue_config_time_warning(pytest.PytestWarning(
             f"host load average {load[0]:.2f} on {os.cpu_count()} cores at the start of a timed benchmark run: "
             "other processes share the CPU and the timings (torch's intra-op threads above all) will be "
             "unreliable; the load is recorded in machine_info"), stacklevel=2)
-    path = config.getoption("benchmark_json", default=None)
-    if path:
-        path = Path(path)
+    value = config.getoption("benchmark_json", default=None)
+    path = json_path(value)
+    if path is not None and hasattr(value, "write"):  # pytest-benchmark <= 5.2 opened (and emptied) it already
+        value.close()
+        config.option.benchmark_json = BenchmarkJsonTarget(path)
+    elif path is not None:
         if path.exists():
             raise pytest.UsageError(f"{path} exists; benchmark results are never overwritten")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,10 +217,12 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
 def _write_json_now(config: pytest.Config) -> None:
     """The JSON as pytest-benchmark writes it at the end, written now (atomically) with the records so far."""
     bs = getattr(config, "_benchmarksession", None)
-    path = config.getoption("benchmark_json", default=None)
+    path = json_path(config.getoption("benchmark_json", default=None))
     if bs is None or path is None or not bs.benchmarks:
         return
-    machine = bs.get_machine_info()
+    if _MACHINE not in config.stash:  # collected once: every rewrite of the JSON reuses it
+        config.stash[_MACHINE] = bs.get_machine_info()
+    machine = config.stash[_MACHINE]
     commit = config.hook.pytest_benchmark_generate_commit_info(config=config)
     config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
     out = config.hook.pytest_benchmark_generate_json(config=config, benchmarks=bs.benchmarks, include_data=True,

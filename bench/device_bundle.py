@@ -2,7 +2,7 @@
 
     python -m bench.device_bundle [--out .device_bundle] [--python-version 3.12]
 
-The GPU machine (../shared/notes/gpu_device.md) has torch, JAX, flax, optax, orbax, numpy, scipy, pytest and
+The GPU machine has torch, JAX, flax, optax, orbax, numpy, scipy, pytest and
 pytest-benchmark, but not MuJoCo, MJX, Playground, dm_control or gymnasium, and it cannot reach a package
 index. Everything it lacks travels inside the working tree, and one device command carries at most 64 MiB.
 This command (which needs the package index) downloads the wheels for the device's Python and platform,
@@ -12,9 +12,9 @@ meshes, MuJoCo's studio GUI, MJX's test data, ...), repacks each wheel with a co
     OUT/wheels/*.whl      installable offline: pip install --no-index --no-deps --target DIR OUT/wheels/*.whl
     OUT/manifest.json     versions, sizes before/after, what was stripped, target Python and platform
 
-printing the total size and the contents. Versions: the exact pins of `pyproject.toml` for the packages it
-pins (mujoco, mujoco-mjx, playground, dm_control, gymnasium) and `SUPPORT_PINS` below for the small
-dependencies those pull in; nothing is pinned twice.
+printing the total size and the contents. Versions: the exact versions CI tests (`.ci/constraints.txt`, else
+pyproject.toml's `==` pins) for mujoco, mujoco-mjx, playground, dm_control and gymnasium, `SUPPORT_PINS` below
+for the small dependencies those pull in, and the test runner (`TEST_STACK`) as installed here.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DEFAULT_OUT = ROOT / ".device_bundle"
 CARRY_LIMIT_BYTES = 64 * 2**20  # one device command carries at most 64 MiB (tree + carried paths)
 TREE_RESERVE_BYTES = 4 * 2**20  # room kept for the tracked working tree (about 1 MB today)
 
-# What the device image has preinstalled (gpu_device.md); the bundle never carries these.
+# What the device image has preinstalled; the bundle never carries these (except the TEST_STACK).
 DEVICE_PREINSTALLED = (
     "jax", "jaxlib", "torch", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "scipy", "pytest",
     "pytest-benchmark", "pytest-timeout", "tqdm", "matplotlib", "imageio", "opencv-python-headless",
@@ -47,6 +47,12 @@ DEVICE_PREINSTALLED = (
 
 # Taken with the exact version pyproject.toml pins for them.
 PYPROJECT_PACKAGES = ("mujoco", "mujoco-mjx", "playground", "dm_control", "gymnasium")
+
+# The test runner the benchmarks run under, carried although the device has a pytest and a pytest-benchmark of
+# its own: their versions there are unknown (pytest-benchmark <= 5.2 does not run on pytest 9, and writes its
+# JSON through another API), so the device run uses these, at the versions installed where the bundle is built
+# (the versions CI tests), and starts pytest with plugin autoloading off (bench/device_run.py).
+TEST_STACK = ("pytest", "pluggy", "iniconfig", "pytest-benchmark", "py-cpuinfo2")
 
 # What those import that the device lacks (found by importing every project module in a device-like
 # environment: tests/test_device_run.py), at the versions installed beside them on the CPU machines.
@@ -116,18 +122,49 @@ def pyproject_pins(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
     return pins
 
 
+def constraint_pins(path: Path = ROOT / ".ci" / "constraints.txt") -> dict[str, str]:
+    """`name -> version` of every `name==version` line of a pip constraints file (comments ignored)."""
+    pins = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            m = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([A-Za-z0-9_.+\-]+)\s*(#.*)?", line)
+            if m:
+                pins[_norm(m.group(1))] = m.group(2)
+    return pins
+
+
+def tested_pins() -> dict[str, str]:
+    """The exact versions CI tests: pyproject.toml's `==` requirements, overridden by .ci/constraints.txt."""
+    return {**pyproject_pins(), **constraint_pins()}
+
+
+def test_stack_requirements() -> list[str]:
+    """`TEST_STACK` at the versions installed in this environment (ValueError naming one that is missing)."""
+    import importlib.metadata as md
+
+    reqs = []
+    for name in TEST_STACK:
+        try:
+            reqs.append(f"{name}=={md.version(name)}")
+        except md.PackageNotFoundError:
+            raise ValueError(f"{name} is not installed here; the bundle carries the test runner CI uses: "
+                             "pip install -e '.[test]'") from None
+    return reqs
+
+
 def bundle_requirements() -> list[str]:
-    """The `name==version` list of the bundle (pyproject pins + SUPPORT_PINS), in a stable order."""
-    pins = pyproject_pins()
+    """The `name==version` list of the bundle (tested pins + SUPPORT_PINS + TEST_STACK), in a stable order."""
+    pins = tested_pins()
     missing = [p for p in PYPROJECT_PACKAGES if _norm(p) not in pins]
     if missing:
-        raise ValueError(f"pyproject.toml pins no exact version of {', '.join(missing)} (needed by the bundle)")
+        raise ValueError(f"neither pyproject.toml nor .ci/constraints.txt pins an exact version of "
+                         f"{', '.join(missing)} (needed by the bundle)")
     reqs = [f"{p}=={pins[_norm(p)]}" for p in PYPROJECT_PACKAGES]
     reqs += [f"{name}=={version}" for name, version in SUPPORT_PINS.items()]
     clash = sorted({_norm(r.split('==')[0]) for r in reqs} & {_norm(n) for n in DEVICE_PREINSTALLED})
     if clash:
         raise ValueError(f"the bundle would carry packages the device already has: {', '.join(clash)}")
-    return reqs
+    return reqs + test_stack_requirements()
 
 
 def _platform_args(python_version: str) -> list[str]:

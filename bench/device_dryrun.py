@@ -6,7 +6,8 @@ machine has preinstalled, installing the bundle offline.
 1. The bundle for THIS machine's Python (`bench.device_bundle`; needs the package index), unless --bundle.
 2. A device-like Python: a fresh virtualenv (no pip of its own, no system site-packages) that sees, through
    one .pth file, only the distributions of `DEVICE_PREINSTALLED` and their requirements, symlinked from
-   the interpreter running this command (same versions as this machine's). MuJoCo, MJX, Playground,
+   the interpreter running this command (same versions as this machine's), except its test runner: an older
+   pytest and pytest-benchmark (`DEVICE_TEST_STACK`), as the device may have. MuJoCo, MJX, Playground,
    dm_control and gymnasium are NOT importable there until the bundle is installed (checked).
 3. `bash bench/device_run.sh --python <that> --profile cpu --budget N ...` with `PIP_NO_INDEX=1`: offline
    install into a target folder, facts, smoke, a budgeted CPU benchmark (cheap cases, small per-case time,
@@ -23,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 from bench.device_bundle import DEVICE_PREINSTALLED, build_bundle
@@ -31,6 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # The cheap cases of the CPU profile, on the task MJX compiles fastest: a few run within the budget.
 DRY_RUN_PYTEST_ARGS = ("-k", "env_step or update", "--bench-task", "pendulum-swingup")
 BUNDLED_MODULES = ("mujoco", "mujoco_playground", "dm_control", "gymnasium")
+# The device's own test runner is of unknown, probably older, versions. The device-like Python gets such an
+# older set in place of this machine's (pytest-benchmark 5.1 writes its JSON through another API and does not
+# run on pytest 9), so the dry run shows the bundle's TEST_STACK is what runs the benchmarks.
+DEVICE_TEST_STACK = ("pytest==8.3.5", "pluggy==1.5.0", "pytest-benchmark==5.1.0", "py-cpuinfo==9.0.0")
+REPLACED_DISTS = ("pytest", "pluggy", "pytest-benchmark", "py-cpuinfo2", "py-cpuinfo")
 
 
 def _norm(name: str) -> str:
@@ -59,12 +66,31 @@ def requirement_closure(names: tuple[str, ...]) -> list[md.Distribution]:
     return list(seen.values())
 
 
-def device_like_python(dest: Path) -> Path:
-    """A virtualenv in `dest` whose Python sees only the device's preinstalled packages; returns its python."""
+def older_test_stack(dest: Path, reqs: tuple[str, ...] = DEVICE_TEST_STACK) -> Path:
+    """`reqs` (pure-Python wheels, from the package index) unpacked into `dest`: an older pytest set."""
+    wheels = dest.parent / (dest.name + "-wheels")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d",
+                    str(wheels), *reqs], check=True)
+    for wheel in sorted(wheels.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(dest)
+    return dest
+
+
+def device_like_python(dest: Path, test_stack: tuple[str, ...] = DEVICE_TEST_STACK) -> Path:
+    """A virtualenv in `dest` whose Python sees only the device's preinstalled packages, with `test_stack` as
+    its pytest set instead of this machine's (empty: this machine's); returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(dest)], check=True)
     site = dest / "device-site"
     site.mkdir()
+    entries = [str(site)]
+    replaced: set[str] = set()
+    if test_stack:
+        entries.insert(0, str(older_test_stack(dest / "device-test-stack", test_stack)))
+        replaced = {_norm(n) for n in REPLACED_DISTS}
     for dist in requirement_closure(DEVICE_PREINSTALLED):
+        if _norm(dist.metadata["Name"]) in replaced:
+            continue
         tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
         for top in tops:
             src = Path(str(dist.locate_file(top)))
@@ -74,7 +100,7 @@ def device_like_python(dest: Path) -> Path:
     code = "import sysconfig; print(sysconfig.get_path('purelib'))"
     purelib = subprocess.run([str(dest / "bin" / "python"), "-c", code], check=True, capture_output=True,
                              text=True).stdout.strip()
-    Path(purelib, "device-preinstalled.pth").write_text(str(site) + "\n")
+    Path(purelib, "device-preinstalled.pth").write_text("\n".join(entries) + "\n")
     return dest / "bin" / "python"
 
 

@@ -11,11 +11,18 @@
    episode end after the budget (compile included), checkpointed. Evals every `--eval-freq` agent steps (10
    episodes; step 0 is the untrained agent) give the points of the curve. The run folders live in a temporary
    folder (their checkpoints hold the replay buffer: too large to bring back).
-2. Copies each run's config.json, eval.csv, metrics.csv and log into OUT/learning/runs/, then runs
-   `tdmpc-parity compare ... --official` on them: OUT/learning/learning.md and learning_<task>.png.
-3. Writes OUT/learning/projection.md and .json: per backend, the env steps each seed reached in the measured
+2. While they train, every `SNAPSHOT_SECONDS` and once at the end, OUT/learning/runs.tar.gz is rewritten
+   (atomically) with each run's config.json, eval.csv and metrics.csv and every process's log: a command killed
+   at its limit still returns what was trained so far.
+3. Runs `tdmpc-parity compare ... --official` on the runs: OUT/learning/learning.md and learning_<task>.png.
+4. Writes OUT/learning/projection.md and .json: per backend, the env steps each seed reached in the measured
    training seconds, the env steps per second per seed after the first eval (compile and seeding excluded)
    and the projected wall time of the full protocol (1M env steps, 5 seeds) at that rate.
+
+What comes back from a device command is at most 8 files at most 2 folders below its output folder: OUT holds
+device_run.log (bench/device_run.sh) and OUT/learning/ these 5 files, nothing deeper. `--total` (default 560 s,
+counted from device_run.sh's start) ends training early enough that the archive, compare and the projection
+are written before the device's 600 s limit, whatever `--minutes` asks.
 
 Exit code 0 when every backend finished (stopped by its budget or its steps) and compare read the runs.
 """
@@ -30,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,10 @@ PROTOCOL_ENV_STEPS = 1_000_000  # the official anchor: hopper-hop, 1M env steps,
 PROTOCOL_SEEDS = 5
 KILL_GRACE_SECONDS = 120.0  # past the budget: one episode, its eval and the final checkpoint, else killed
 KEPT_FILES = ("config.json", "eval.csv", "metrics.csv")
+# the archive of the runs so far is rewritten this often while they train (the variable: for the kill test)
+SNAPSHOT_SECONDS = float(os.environ.get("TDMPC_LEARNING_SNAPSHOT_SECONDS", "60"))
+FINAL_RESERVE_SECONDS = 45.0  # kept after training for the archive, compare and the projection
+ARCHIVE = "runs.tar.gz"
 
 
 def log(msg: str) -> None:
@@ -63,8 +75,10 @@ def train_commands(args: argparse.Namespace, work: Path) -> dict[str, list[list[
     return commands
 
 
-def run_all(commands: dict[str, list[list[str]]], logs: Path, deadline: float) -> dict[str, list[int | None]]:
-    """Start every command at once; wait until `deadline` (time.time()), then kill what still runs (None)."""
+def run_all(commands: dict[str, list[list[str]]], logs: Path, deadline: float,
+            snapshot: Callable[[], None] = lambda: None) -> dict[str, list[int | None]]:
+    """Start every command at once; wait until `deadline` (time.time()), then kill what still runs (None).
+    `snapshot()` runs every SNAPSHOT_SECONDS while they run."""
     env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "disable"), "PYTHONUNBUFFERED": "1",
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # JAX and 5 torch processes share the GPU
     # the CPU cores shared out among the processes (oversubscribed OpenMP threads spin: 100x slower on 2 cores)
@@ -77,6 +91,12 @@ def run_all(commands: dict[str, list[list[str]]], logs: Path, deadline: float) -
         for i, cmd in enumerate(cmds):
             out = open(logs / f"{backend}_{i}.log", "w")  # noqa: SIM115 (closed with the process)
             procs[backend].append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+    next_snapshot = time.time() + SNAPSHOT_SECONDS
+    while time.time() < deadline and any(p.poll() is None for ps in procs.values() for p in ps):
+        time.sleep(min(1.0, max(0.0, deadline - time.time())))
+        if time.time() >= next_snapshot:
+            snapshot()
+            next_snapshot = time.time() + SNAPSHOT_SECONDS
     codes: dict[str, list[int | None]] = {}
     for backend, ps in procs.items():
         codes[backend] = []
@@ -106,6 +126,28 @@ def keep_small_files(work: Path, dest: Path) -> list[Path]:
                 shutil.copy2(run / name, target / name)
         kept.append(target)
     return kept
+
+
+def write_archive(work: Path, logs: Path, archive: Path) -> None:
+    """`archive` (tar.gz, written atomically): runs/<run>/{config.json,eval.csv,metrics.csv} of every run folder
+    under `work` and logs/*.log; a file being written is taken as it is."""
+    import tarfile
+
+    from harness.fsutil import atomic_file
+
+    with atomic_file(archive) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for run in run_folders(work):
+            for name in KEPT_FILES:
+                if (run / name).exists():
+                    tar.add(run / name, arcname=str(Path("runs") / run.relative_to(work) / name))
+        for log_file in sorted(logs.glob("*.log")):
+            tar.add(log_file, arcname=str(Path("logs") / log_file.name))
+
+
+def training_deadline(started: float, minutes: float, total: float, run_start: float) -> float:
+    """time.time() at which training processes still running are killed: the budget plus one episode's grace,
+    but never later than `total` seconds after the run's start less FINAL_RESERVE_SECONDS."""
+    return min(started + minutes * 60 + KILL_GRACE_SECONDS, run_start + total - FINAL_RESERVE_SECONDS)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -177,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=500_000, help="agent steps if the budget allowed (1M env steps)")
     p.add_argument("--eval-freq", type=int, default=5_000, help="agent steps between evals (10k env steps)")
     p.add_argument("--config", default=None, help="a config file (e.g. configs/tiny.yaml for a CPU dry run)")
+    p.add_argument("--total", type=float, default=560.0,
+                   help="seconds the whole run may take from device_run.sh's start (TDMPC_RUN_START; a device "
+                        "command is killed at 600 s): training stops early enough to write everything")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     args = p.parse_args(argv)
     args.backends = [b for b in args.backends.split(",") if b]
@@ -187,27 +232,35 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--minutes must be > 0, got {args.minutes:g}")
 
     out = Path(args.out) / "learning"
-    (out / "logs").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    run_start = float(os.environ.get("TDMPC_RUN_START") or started)
+    deadline = training_deadline(started, args.minutes, args.total, run_start)
+    if deadline < started + args.minutes * 60:
+        log(f"training cut to {(deadline - started) / 60:.1f} min to end within --total {args.total:.0f} s")
     with tempfile.TemporaryDirectory(prefix="tdmpc-learning-") as tmp:
-        work = Path(tmp)
+        work, logs = Path(tmp) / "runs", Path(tmp) / "logs"
+        logs.mkdir()
         commands = train_commands(args, work)
         for backend, cmds in commands.items():
             log(f"{backend}: {len(cmds)} process(es): {' '.join(cmds[0][2:])}")
-        codes = run_all(commands, out / "logs", started + args.minutes * 60 + KILL_GRACE_SECONDS)
+        snapshot = lambda: write_archive(work, logs, out / ARCHIVE)  # noqa: E731
+        codes = run_all(commands, logs, deadline, snapshot)
         log(f"exit codes {codes} after {time.time() - started:.0f} s")
-        kept = keep_small_files(work, out / "runs")
-    backend_of = {run: ("jax" if run.relative_to(out / "runs").parts[0] == "jax" else "torch") for run in kept}
-    proj = projection(kept, backend_of)
-    (out / "projection.json").write_text(json.dumps(proj, indent=2) + "\n")
-    (out / "projection.md").write_text(projection_markdown(proj, args))
-    print(projection_markdown(proj, args))
-    evaluated = [r for r in kept if (r / "eval.csv").exists()]
-    for run in sorted(set(kept) - set(evaluated)):
-        log(f"{run.relative_to(out)}: no eval row (killed before its first eval?): left out of compare")
-    from harness.cli import main as cli
+        snapshot()
+        kept = keep_small_files(work, Path(tmp) / "kept")
+        backend_of = {run: ("jax" if run.relative_to(Path(tmp) / "kept").parts[0] == "jax" else "torch")
+                      for run in kept}
+        proj = projection(kept, backend_of)
+        (out / "projection.json").write_text(json.dumps(proj, indent=2) + "\n")
+        (out / "projection.md").write_text(projection_markdown(proj, args))
+        print(projection_markdown(proj, args))
+        evaluated = [r for r in kept if (r / "eval.csv").exists()]
+        for run in sorted(set(kept) - set(evaluated)):
+            log(f"{run.name}: no eval row (killed before its first eval?): left out of compare")
+        from harness.cli import main as cli
 
-    compared = bool(evaluated) and cli(["compare", *map(str, evaluated), "--official", "--out", str(out)]) == 0
+        compared = bool(evaluated) and cli(["compare", *map(str, evaluated), "--official", "--out", str(out)]) == 0
     ok = compared and all(c == 0 for cs in codes.values() for c in cs)
     log(f"{'done' if ok else 'FAILED'}: {out} ({time.time() - started:.0f} s)")
     return 0 if ok else 1

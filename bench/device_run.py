@@ -3,15 +3,21 @@
     python -m bench.device_run --out OUT [--profile gpu] [--budget 420] [--case-seconds 20] [--total 560]
                                [-- PYTEST_ARGS]
 
-1. Facts: `harness.machine.machine_info()`, package versions, `nvidia-smi`, the XLA/JAX/CUDA environment,
-   printed and written to OUT/device_run.json.
+1. Facts, collected once: `harness.machine.machine_info(probe_frameworks=False)`, package versions,
+   `nvidia-smi` (with a timeout), the XLA/JAX/CUDA environment, printed and written to OUT/device_run.json.
+   This parent process never imports JAX or torch (it would hold a GPU client for the whole run).
+   With `--profile gpu`, a child process then checks that JAX's default backend is the GPU and that torch
+   sees CUDA; if not, the run stops there (exit 2, within a minute) with a sentence saying which, instead of
+   measuring a CPU fallback as a GPU.
 2. Smoke (`python -m bench.device_smoke`, OUT/smoke.json): imports, every task env, one jitted JAX step and
    update, one torch step and update. A failure is reported and the benchmark still runs (its cases fail
    one by one, with their errors in the JSON, instead of nothing being measured).
 3. Benchmark: `pytest bench/ --bench-profile PROFILE --bench-budget SECONDS --bench-results OUT` (priority
-   order, rounds cut to fit, skips with reasons: bench/budget.py). The JSON is rewritten after each case. If
-   the pytest process dies (a segfault, a CUDA abort, the hard timeout), the case it was running is recorded
-   as crashed and the remaining cases run in a new process with the time left (at most `MAX_ATTEMPTS`).
+   order, rounds cut to fit, skips with reasons: bench/budget.py), under the pytest and pytest-benchmark the
+   bundle carries, with plugin autoloading off (the machine's own plugins and versions play no part). The
+   JSON is rewritten after each case. If the pytest process dies inside a case (a segfault, a CUDA abort), that
+   case is recorded as crashed and the remaining cases run in a new process with the time left (at most
+   `MAX_ATTEMPTS`); a session that ended on its own (passed, failed, a usage or internal error) is not retried.
    The budget is cut so that the whole run, from device_run.sh's start, ends within `--total` seconds (a
    device command is killed at 600 s); a session still running then is killed (its JSON so far is kept).
 4. Check: the JSON files are read by `harness.report` exactly as `tdmpc-parity report` will read them, and
@@ -49,18 +55,78 @@ def log(msg: str) -> None:
 
 
 def facts() -> dict[str, Any]:
+    """Machine facts, collected once. The frameworks are NOT imported here: this parent process would otherwise
+    hold a JAX (and CUDA) client for the whole run; `backend_check` and the smoke probe them in children."""
     from harness.machine import machine_info, package_versions
 
-    info = machine_info()
+    info = machine_info(probe_frameworks=False)
     smi = shutil.which("nvidia-smi")
-    out = {
+    nvidia = None
+    if smi:
+        try:
+            nvidia = subprocess.run([smi], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            nvidia = f"nvidia-smi failed: {exc}"
+    return {
         "machine_info": info,
         "versions": package_versions(FACT_PACKAGES),
         "environment": {k: os.environ.get(k) for k in ENV_KEYS},
         "python_executable": sys.executable,
-        "nvidia_smi": subprocess.run([smi], capture_output=True, text=True).stdout if smi else None,
+        "nvidia_smi": nvidia,
     }
-    return out
+
+
+BACKEND_PROBE = """
+import json, os, sys
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+out = {}
+try:
+    import jax
+    out["jax_backend"] = jax.default_backend()
+    out["jax_devices"] = [str(d) for d in jax.devices()]
+except Exception as exc:
+    out["jax_error"] = f"{type(exc).__name__}: {exc}"
+try:
+    import torch
+    out["torch_cuda"] = torch.cuda.is_available()
+    out["torch_cuda_version"] = torch.version.cuda
+except Exception as exc:
+    out["torch_error"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+def gpu_problems(probe: dict[str, Any]) -> list[str]:
+    """Why a `--profile gpu` run cannot measure what it is for, one sentence each: JAX's default backend is not
+    the GPU (it fell back to the CPU, or the CUDA plugin did not load) or torch sees no CUDA device."""
+    problems = []
+    if "jax_error" in probe:
+        problems.append(f"JAX does not import ({probe['jax_error']})")
+    elif probe.get("jax_backend") != "gpu":
+        problems.append(f"JAX's default backend is {probe.get('jax_backend')!r}, not 'gpu' (the CUDA plugin did not "
+                        "load or does not match jaxlib): the JAX cases would be measured on the CPU")
+    if "torch_error" in probe:
+        problems.append(f"torch does not import ({probe['torch_error']})")
+    elif not probe.get("torch_cuda"):
+        problems.append("torch sees no CUDA device (torch.cuda.is_available() is False): the torch cases would be "
+                        "measured on the CPU")
+    return problems
+
+
+def backend_check(timeout: float = 120.0) -> dict[str, Any]:
+    """JAX's default backend and torch's CUDA, probed in a child process (seconds; `timeout` bounds a hang)."""
+    try:
+        res = subprocess.run([sys.executable, "-c", BACKEND_PROBE], cwd=ROOT, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"jax_error": f"the probe did not finish in {timeout:.0f} s",
+                "torch_error": f"the probe did not finish in {timeout:.0f} s"}
+    lines = res.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"jax_error": f"the probe failed: {tail}", "torch_error": f"the probe failed: {tail}"}
 
 
 def run_smoke(out: Path, timeout: float) -> dict[str, Any]:
@@ -99,7 +165,9 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
                 log(f"bench: {left:.0f} s of the budget left, no new attempt")
                 break
             progress = Path(tmp) / f"progress-{attempt}.tsv"
-            cmd = [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "-q", "-rsfE",
+            # plugin autoloading off: only pytest-benchmark (the bundle's), whatever else the machine has installed
+            cmd = [sys.executable, "-m", "pytest", "bench/", "-p", "pytest_benchmark.plugin", "-p", "no:cacheprovider",
+                   "-q", "-rsfE",
                    "--benchmark-enable", "--bench-profile", profile, "--bench-budget", f"{left:.0f}",
                    "--bench-case-seconds", f"{case_seconds:g}", "--bench-results", str(out),
                    "--bench-progress", str(progress), *[a for n in deselect for a in ("--deselect", n)],
@@ -110,7 +178,8 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
             if hard_deadline is not None:
                 timeout = min(timeout, hard_deadline - time.monotonic())
             try:
-                rc: int | str = subprocess.run(cmd, cwd=ROOT, env=child_pytest_env(),
+                env = {**child_pytest_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+                rc: int | str = subprocess.run(cmd, cwd=ROOT, env=env,
                                                 timeout=max(timeout, 1.0)).returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
@@ -118,9 +187,11 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
             crashed = [n for n in started if n not in finished]
             attempts.append({"attempt": attempt, "rc": rc, "seconds": round(time.monotonic() - t0, 1),
                              "cases_finished": len(finished), "crashed": crashed})
-            if rc in (0, 1, 5) and not crashed:  # pytest's own ends: all passed / some failed / none collected
+            if not crashed:  # pytest ended on its own (passed, failed, usage or internal error): a retry repeats it
+                if rc not in (0, 1, 5):
+                    log(f"bench attempt {attempt} ended with rc {rc} and no case cut short: no retry")
                 break
-            log(f"bench attempt {attempt} ended abnormally (rc {rc}); crashed case(s): {crashed or 'none'}")
+            log(f"bench attempt {attempt} died in a case (rc {rc}); crashed case(s): {crashed}; retrying the rest")
             deselect += finished + crashed
     return attempts
 
@@ -191,6 +262,17 @@ def main(argv: list[str] | None = None) -> int:
         (out / "device_run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
     write_summary()
+    if args.profile == "gpu":
+        log("backends")
+        probe = summary["backends"] = backend_check()
+        log(json.dumps(probe))
+        problems = gpu_problems(probe)
+        if problems:
+            summary["stopped"] = "; ".join(problems)
+            write_summary()
+            log("STOPPED, nothing measured: " + summary["stopped"] + ". Fix the install (see the README's GPU "
+                "section) and run again; `--profile cpu` measures on the CPU on purpose.")
+            return 2
     log("smoke")
     summary["smoke"] = run_smoke(out, args.smoke_timeout)
     log(f"smoke: {'passed' if summary['smoke']['passed'] else 'FAILED'} in {summary['smoke']['seconds']} s")

