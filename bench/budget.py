@@ -73,12 +73,16 @@ class Budget:
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def check_start(self) -> None:
-        """BudgetSkip when a new case cannot start."""
+    def check_start(self, expected: float | None = None) -> None:
+        """BudgetSkip when a new case cannot start: fewer than MIN_START_SECONDS left, or (a planned case,
+        bench/device_plan.py) fewer than its `expected` seconds (compile + the minimum timed rounds)."""
         left = self.left()
         if left < MIN_START_SECONDS:
             raise BudgetSkip(f"budget: {max(left, 0):.0f} s of {self.seconds:.0f} s left, a case needs "
                              f">= {MIN_START_SECONDS:.0f} s to start")
+        if expected is not None and expected > left:
+            raise BudgetSkip(f"budget: planned at {expected:.0f} s (expected compile + {MIN_ROUNDS} timed calls, "
+                             f"from the probe), {left:.0f} s left")
 
     def rounds(self, max_rounds: int, compile_seconds: float, call_seconds: float) -> int:
         """Timed rounds that fit (<= max_rounds); BudgetSkip when fewer than MIN_ROUNDS fit."""

@@ -44,7 +44,15 @@ from pathlib import Path
 import pytest
 
 from bench.budget import Budget, BudgetSkip, case_priority
-from bench.harness_utils import XLA_ENV, BenchSizes, benchmarks_disabled, has_gpu, set_active_budget, sizes_from_config
+from bench.harness_utils import (
+    MEASURED_SKIPS,
+    XLA_ENV,
+    BenchSizes,
+    benchmarks_disabled,
+    has_gpu,
+    set_active_budget,
+    sizes_from_config,
+)
 from bench.json_target import BenchmarkJsonTarget, json_path
 from harness.benchmeta import MATMUL_PRECISIONS, BenchProfile, bench_version, get_bench_profile, validate_extra_info
 from harness.fsutil import atomic_file
@@ -54,6 +62,7 @@ from harness.tasks import TASKS
 _LOAD_START = pytest.StashKey[list]()
 _BUDGET = pytest.StashKey[Budget]()
 _OUTCOMES = pytest.StashKey[dict]()  # "skipped_cases" / "failed_cases": [{"case", "reason"}]
+_PLAN = pytest.StashKey[dict]()  # case name -> expected seconds (--bench-plan)
 _MACHINE = pytest.StashKey[dict]()  # the machine block, collected once per session (nvidia-smi, versions: seconds)
 
 
@@ -76,6 +85,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-progress", metavar="FILE", default=None,
                     help="append 'start<TAB>nodeid' / 'end<TAB>nodeid' per case (bench/device_run.py finds a "
                          "case that crashed the process)")
+    group.addoption("--bench-plan", metavar="FILE", default=None,
+                    help="with --bench-budget: a plan (bench/device_plan.py) giving cases their expected seconds; "
+                         "a case starts only if they fit in the time left")
     group.addoption("--bench-case-seconds", metavar="SECONDS", type=float, default=None,
                     help="with --bench-budget: timed seconds per case at most (default 20)")
 
@@ -116,6 +128,14 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"--bench-budget: {exc}") from None
         set_active_budget(config.stash[_BUDGET])
+        plan = config.getoption("bench_plan", default=None)
+        if plan:
+            from bench.device_plan import read_plan
+
+            try:
+                config.stash[_PLAN] = read_plan(Path(plan))
+            except ValueError as exc:
+                raise pytest.UsageError(f"--bench-plan: {exc}") from None
     config.pluginmanager.register(_CaseOutcomes(config), "tdmpc-bench-outcomes")
     task = config.getoption("bench_task", default=None)
     if task is not None and task not in TASKS:
@@ -198,7 +218,11 @@ class _CaseOutcomes:
         outcomes = self.config.stash[_OUTCOMES]
         if report.skipped and report.when in ("setup", "call"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            outcomes["skipped_cases"].append({"case": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+            entry = {"case": report.nodeid, "reason": reason.removeprefix("Skipped: ")}
+            measured = MEASURED_SKIPS.pop(report.nodeid, None)  # compile and one call, timed before the skip
+            if measured is not None:
+                entry["measured"] = measured
+            outcomes["skipped_cases"].append(entry)
         elif report.failed:
             text = report.longreprtext.strip()
             outcomes["failed_cases"].append({"case": report.nodeid, "when": report.when,
@@ -237,8 +261,13 @@ def _budget_start(request: pytest.FixtureRequest):
     """Under --bench-budget: skip a case that cannot start in the time left."""
     budget = request.config.stash.get(_BUDGET, None)
     if budget is not None:
+        plan = request.config.stash.get(_PLAN, {})
+        expected = plan.get(request.node.name)
+        if request.node.name in plan and expected is None:
+            pytest.skip("budget: the probe measured no env_step, plan or update of this backend, so nothing "
+                        "predicts that this case fits")
         try:
-            budget.check_start()
+            budget.check_start(expected)
         except BudgetSkip as exc:
             pytest.skip(str(exc))
     yield

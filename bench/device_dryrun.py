@@ -31,7 +31,12 @@ from bench.device_bundle import DEVICE_PREINSTALLED, build_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 # The cheap cases of the CPU profile, on the task MJX compiles fastest: a few run within the budget.
-DRY_RUN_PYTEST_ARGS = ("-k", "env_step or update", "--bench-task", "pendulum-swingup")
+DRY_RUN_TASK_ARGS = ("--bench-task", "pendulum-swingup")
+DRY_RUN_PYTEST_ARGS = ("-k", "env_step or update", *DRY_RUN_TASK_ARGS)
+# the two-command rehearsal: the probe times what the train stage's plan needs for torch (env_step, update, plan:
+# seconds on a CPU) and the JAX env_step (one compile); JAX training, which nothing then predicts, is skipped
+# with that reason, so the train stage runs torch's training cases within its budget
+DRY_RUN_PROBE_ARGS = ("-k", "env_step or (torch and (update or plan))", *DRY_RUN_TASK_ARGS)
 BUNDLED_MODULES = ("mujoco", "mujoco_playground", "dm_control", "gymnasium")
 # The device's own test runner is of unknown, probably older, versions. The device-like Python gets such an
 # older set in place of this machine's (pytest-benchmark 5.1 writes its JSON through another API and does not
@@ -110,9 +115,12 @@ def importable(python: Path, module: str) -> bool:
     return subprocess.run([str(python), "-c", code], env=env).returncode == 0
 
 
-def dry_run(work: Path, budget: float = 30.0, case_seconds: float = 2.0, bundle: Path | None = None) -> int:
+def dry_run(work: Path, budget: float = 30.0, case_seconds: float = 2.0, bundle: Path | None = None,
+            train_budget: float | None = None) -> int:
     """Build (or take) the bundle, make the device-like Python, run bench/device_run.sh; its exit code.
-    Writes into work/: bundle/, devpy/, site/ (the install target) and out/ (what the device returns)."""
+    Writes into work/: bundle/, devpy/, site/ (the install target) and out/ (what the device returns).
+    With `train_budget`, the two commands of a GPU lease instead: `--stage probe` into out/, then
+    `--stage train --probe out/probe.json` into out-train/ (the exit code of the first that fails)."""
     work.mkdir(parents=True, exist_ok=True)
     if bundle is None:
         bundle = work / "bundle"
@@ -125,11 +133,24 @@ def dry_run(work: Path, budget: float = 30.0, case_seconds: float = 2.0, bundle:
     if present:
         raise RuntimeError(f"the device-like Python already has {present}: it would not test the bundle")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PIP_NO_INDEX="1", TMPDIR=str(work))
-    cmd = ["bash", str(ROOT / "bench" / "device_run.sh"), "--python", str(python), "--bundle", str(bundle),
-           "--out", str(work / "out"), "--target", str(work / "site"), "--profile", "cpu",
-           "--budget", f"{budget:g}", "--case-seconds", f"{case_seconds:g}", "--", *DRY_RUN_PYTEST_ARGS]
-    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    # one intra-op thread: on a shared 2-core CPU (CI runs this beside other tests) torch's default pool spins
+    # against the other processes and runs many times slower, which no GPU run is about
+    env.update(PIP_NO_INDEX="1", TMPDIR=str(work), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    def run(out: str, budget: float, stage: tuple[str, ...], pytest_args: tuple[str, ...],
+            case_seconds: float = case_seconds) -> int:
+        cmd = ["bash", str(ROOT / "bench" / "device_run.sh"), "--python", str(python), "--bundle", str(bundle),
+               "--out", str(work / out), "--target", str(work / "site"), "--profile", "cpu", *stage,
+               # a loaded 2-core host is no GPU machine: its smoke alone can take minutes (no 600 s limit here)
+               "--smoke-timeout", "900", "--total", f"{budget + 1200:g}", "--budget", f"{budget:g}",
+               "--case-seconds", f"{case_seconds:g}", "--", *pytest_args]
+        return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+    if train_budget is None:
+        return run("out", budget, (), DRY_RUN_PYTEST_ARGS)
+    rc = run("out", budget, ("--stage", "probe"), DRY_RUN_PROBE_ARGS)
+    train = ("--stage", "train", "--probe", str(work / "out" / "probe.json"))
+    # a training call takes seconds on a (busy) CPU: 25 s per case fits the minimum timed rounds
+    return rc or run("out-train", train_budget, train, DRY_RUN_TASK_ARGS, case_seconds=25.0)
 
 
 def main(argv: list[str] | None = None) -> int:

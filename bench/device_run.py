@@ -1,7 +1,13 @@
 """The one-shot device run, after bench/device_run.sh installed the bundle: facts, smoke, budgeted benchmark.
 
-    python -m bench.device_run --out OUT [--profile gpu] [--budget 420] [--case-seconds 20] [--total 560]
-                               [-- PYTEST_ARGS]
+    python -m bench.device_run --out OUT [--profile gpu] [--stage all|probe|train] [--probe probe.json]
+                               [--budget 420] [--case-seconds 20] [--total 560] [-- PYTEST_ARGS]
+
+Two stages for a GPU lease, two device commands: `--stage probe` (facts, the GPU check, the smoke and the cheap
+cases env_step, update and plan of both backends, each with its compile seconds; OUT/probe.json), then
+`--stage train --probe probe.json` (the training cases — the seed's configuration and the official one first —
+each started only if the compile and timed rounds that the probe's numbers predict fit in the time left,
+bench/device_plan.py; OUT/plan.json). `--stage all` runs everything in one command, as a CPU dry run does.
 
 1. Facts, collected once: `harness.machine.machine_info(probe_frameworks=False)`, package versions,
    `nvidia-smi` (with a timeout), the XLA/JAX/CUDA environment, printed and written to OUT/device_run.json.
@@ -37,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.device_plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_ATTEMPTS = 3
@@ -196,6 +204,67 @@ def run_bench(out: Path, profile: str, budget: float, case_seconds: float, pytes
     return attempts
 
 
+STAGES = ("all", "probe", "train")
+PROBE_SELECTION = "not train_iteration"  # the cheap cases: env_step, update, plan
+TRAIN_SELECTION = "train_iteration"
+
+
+def bench_records(out: Path) -> list[dict[str, Any]]:
+    """Every benchmark record of the JSON files under OUT/<machine-slug>/."""
+    records = []
+    for f in sorted(p for p in out.glob("*/*.json") if p.is_file()):
+        records.extend(json.loads(f.read_text()).get("benchmarks", []))
+    return records
+
+
+def write_probe(out: Path) -> Path:
+    """OUT/probe.json: the probe's records (name, extra_info, median seconds per call) and its cases the budget
+    skipped after their first calls (their compile seconds and one call's seconds), which the train stage plans
+    from (bench/device_plan.py)."""
+    records = [{"name": r["name"], "extra_info": r["extra_info"], "stats": {"median": r["stats"]["median"]}}
+               for r in bench_records(out)]
+    for f in sorted(p for p in out.glob("*/*.json") if p.is_file()):
+        for case in json.loads(f.read_text()).get("skipped_cases", []):
+            if "measured" in case:
+                m = case["measured"]
+                records.append({"name": case["case"].split("::")[-1], "extra_info": m["extra_info"],
+                                "stats": {"median": m["call_seconds"]}, "skipped": case["reason"]})
+    path = out / "probe.json"
+    path.write_text(json.dumps({"records": records}, indent=1) + "\n")
+    return path
+
+
+def train_cases(profile: str) -> dict[str, tuple[str, int, int]]:
+    """The train_iteration cases of a bench profile: name -> (backend, iterations per call, updates per call)."""
+    from bench.harness_utils import SIZES
+
+    sizes = SIZES[profile]
+    cases = {}
+    for backend in ("torch", "jax"):
+        k = sizes.train_iterations["official"]
+        cases[f"test_bench_train_iteration[{backend}-official-E1-mppi]"] = (backend, k, k)
+        k, n = sizes.train_iterations["fast"], sizes.fast_n_envs
+        for collector in ("policy", "mppi"):
+            cases[f"test_bench_train_iteration[{backend}-fast-E{n}-{collector}]"] = (backend, k, k * max(1, n // 4))
+    k, n = sizes.train_iterations["fast"], sizes.fast_n_envs  # the paired cases (bench/test_bench_paired.py)
+    cases[f"test_bench_paired[train_iteration-fast-E{n}-policy]"] = ("torch+jax", k, k * max(1, n // 4))
+    k = sizes.train_iterations["official"]
+    cases["test_bench_paired[train_iteration-official-E1-mppi]"] = ("torch+jax", k, k)
+    return cases
+
+
+def read_probe(path: Path) -> list[dict[str, Any]]:
+    """The records of a probe.json (ValueError with one sentence for a missing or malformed file)."""
+    try:
+        records = json.loads(Path(path).read_text())["records"]
+        if not isinstance(records, list):
+            raise TypeError("'records' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--probe {path}: not the probe.json of a `--stage probe` run ({exc}); run the probe "
+                         "first and pass the probe.json it returned") from None
+    return records
+
+
 def check_results(out: Path) -> tuple[int, list[str]]:
     """Read OUT's benchmark JSON as the report does, render OUT/REPORT.md; (records, summary lines)."""
     from harness.report import build_report, load_results
@@ -234,13 +303,30 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (the device's $OUT)")
     p.add_argument("--profile", choices=("gpu", "cpu"), default="gpu")
-    p.add_argument("--budget", type=float, default=420.0, help="benchmark seconds, compiles included")
+    p.add_argument("--stage", choices=STAGES, default="all",
+                   help="probe: facts, smoke and the cheap cases (env_step, update, plan), writing probe.json; "
+                        "train: the training cases, planned from --probe; all: everything in one run")
+    p.add_argument("--probe", default=None, help="with --stage train: the probe.json the probe stage returned")
+    p.add_argument("--budget", type=float, default=None,
+                   help="benchmark seconds, compiles included (default: 420; 170 for --stage probe)")
     p.add_argument("--case-seconds", type=float, default=20.0, help="timed seconds per case at most")
     p.add_argument("--smoke-timeout", type=float, default=240.0)
-    p.add_argument("--total", type=float, default=560.0,
+    p.add_argument("--total", type=float, default=None,
                    help="seconds the whole run may take from device_run.sh's start (a device command is killed at "
-                        "600 s): the benchmark budget is cut to fit, and a session still running is killed")
+                        "600 s): the benchmark budget is cut to fit, and a session still running is killed "
+                        "(default: 560; 290 for --stage probe)")
     args = p.parse_args(argv)
+    probe_stage = args.stage == "probe"
+    args.budget = args.budget if args.budget is not None else (170.0 if probe_stage else 420.0)
+    args.total = args.total if args.total is not None else (290.0 if probe_stage else 560.0)
+    if args.stage == "train" and not args.probe:
+        p.error("--stage train plans from the probe's measurements: give --probe PATH/probe.json")
+    probe_records = None
+    if args.stage == "train":
+        try:
+            probe_records = read_probe(Path(args.probe))
+        except ValueError as exc:
+            p.error(str(exc))
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -248,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     end = t0 + args.total - (time.time() - started)  # time.monotonic() at which the whole run must be over
 
     log("facts")
-    summary: dict[str, Any] = {"facts": facts(), "profile": args.profile, "budget_seconds": args.budget,
+    summary: dict[str, Any] = {"facts": facts(), "profile": args.profile, "stage": args.stage,
+                               "budget_seconds": args.budget,
                                "case_seconds": args.case_seconds, "pytest_args": pytest_args}
     f = summary["facts"]
     print(f["nvidia_smi"] or "nvidia-smi: not found", flush=True)
@@ -273,9 +360,18 @@ def main(argv: list[str] | None = None) -> int:
             log("STOPPED, nothing measured: " + summary["stopped"] + ". Fix the install (see the README's GPU "
                 "section) and run again; `--profile cpu` measures on the CPU on purpose.")
             return 2
-    log("smoke")
-    summary["smoke"] = run_smoke(out, args.smoke_timeout)
-    log(f"smoke: {'passed' if summary['smoke']['passed'] else 'FAILED'} in {summary['smoke']['seconds']} s")
+    if args.stage == "train":  # the probe ran the smoke minutes ago on this machine
+        summary["smoke"] = {"passed": True, "skipped": "the train stage relies on the probe's smoke"}
+        plan = make_plan(probe_records, train_cases(args.profile))
+        (out / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
+        log(f"plan from the probe: {json.dumps(plan['cases'])}")
+        pytest_args = ["-k", TRAIN_SELECTION, "--bench-plan", str(out / "plan.json"), *pytest_args]
+    else:
+        log("smoke")
+        summary["smoke"] = run_smoke(out, args.smoke_timeout)
+        log(f"smoke: {'passed' if summary['smoke']['passed'] else 'FAILED'} in {summary['smoke']['seconds']} s")
+        if args.stage == "probe":
+            pytest_args = ["-k", PROBE_SELECTION, *pytest_args]
     write_summary()
     budget = min(args.budget, end - FINAL_RESERVE_SECONDS - time.monotonic())
     if budget < args.budget:
@@ -289,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         n, lines = 0, [f"the report refused the JSON: {exc}"]
     summary["records"], summary["result_lines"] = n, lines
+    if args.stage == "probe":
+        summary["probe_file"] = str(write_probe(out))
     write_summary()
     log("results:\n" + "\n".join(lines))
     ok = summary["smoke"]["passed"] and n > 0

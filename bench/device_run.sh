@@ -2,7 +2,12 @@
 # The one-shot GPU run: install the device bundle offline, then facts, smoke and the budgeted benchmark.
 #
 #   bash bench/device_run.sh [--bundle DIR] [--out DIR] [--target DIR] [--commit ID] [--python PY]
-#                            [--profile gpu|cpu] [--budget SECONDS] [--case-seconds S] [--total S] [-- PYTEST_ARGS]
+#                            [--profile gpu|cpu] [--stage all|probe|train] [--probe FILE]
+#                            [--budget SECONDS] [--case-seconds S] [--total S] [-- PYTEST_ARGS]
+#
+# On a GPU lease, two commands (each well inside the 600 s a command may run):
+#   --stage probe                 facts, GPU check, smoke, the cheap cases; returns probe.json (about 4-5 min)
+#   --stage train --probe FILE    the training cases that the probe's measurements say fit (about 9 min)
 #   bash bench/device_run.sh --learning MINUTES [--bundle DIR] [--out DIR] ... [-- DEVICE_LEARNING_ARGS]
 #
 # --learning MINUTES: after the install, the learning protocol's shortened mode instead of the benchmark
@@ -29,7 +34,7 @@ while [ $# -gt 0 ]; do
     --target) TARGET=$2; shift 2 ;;
     --commit) COMMIT=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
-    --profile|--budget|--case-seconds|--smoke-timeout|--total) RUN_ARGS+=("$1" "$2"); shift 2 ;;
+    --profile|--budget|--case-seconds|--smoke-timeout|--total|--stage|--probe) RUN_ARGS+=("$1" "$2"); shift 2 ;;
     --learning) LEARNING=$2; shift 2 ;;
     --) RUN_ARGS+=("$@"); break ;;
     *) echo "device_run.sh: unknown option $1" >&2; exit 2 ;;

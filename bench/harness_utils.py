@@ -220,7 +220,7 @@ def time_call(benchmark: Any, bench_profile: BenchProfile, fn: Callable[[], Any]
         try:
             rounds = _ACTIVE_BUDGET.rounds(rounds, compile_seconds, call_seconds)
         except BudgetSkip as exc:
-            pytest.skip(str(exc))
+            _skip_measured(benchmark, call_seconds, str(exc))
         warmup_rounds = 0
         benchmark.extra_info["budget_rounds"] = rounds
     before = _cpu_counters()
@@ -233,6 +233,85 @@ def time_call(benchmark: Any, bench_profile: BenchProfile, fn: Callable[[], Any]
                           "timed: its timing is unreliable (recorded as extra_info.foreign_cpu_cores)",
                           ForeignLoadWarning, stacklevel=2)
     return calls + warmup_rounds + rounds
+
+
+# What a case measured before the budget skipped it (its extra_info, compile seconds included, and one call's
+# seconds): bench/conftest.py keeps it with the skipped case, and the GPU run's plan uses it (device_plan.py).
+MEASURED_SKIPS: dict[str, dict[str, Any]] = {}
+
+
+def _skip_measured(benchmark: Any, call_seconds: float, reason: str) -> None:
+    """pytest.skip(reason), keeping the measured first call and one timed call for the case's skip record."""
+    MEASURED_SKIPS[benchmark.fullname] = {"extra_info": dict(benchmark.extra_info), "call_seconds": call_seconds}
+    pytest.skip(reason)
+
+
+PAIR_BOOT = 2000  # bootstrap resamples of the paired speedup's median
+
+
+def paired_speedup(first_seconds: list[float], second_seconds: list[float], seed: int = 0
+                   ) -> tuple[float, float, float]:
+    """(median, low, high): the median over rounds of first_i / second_i (the second backend's speedup when both
+    do the same work per call), with a 95 % bootstrap interval of that median over the rounds."""
+    ratios = np.asarray(first_seconds, float) / np.asarray(second_seconds, float)
+    rng = np.random.default_rng(seed)
+    boot = np.median(ratios[rng.integers(0, len(ratios), size=(PAIR_BOOT, len(ratios)))], axis=1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return float(np.median(ratios)), float(low), float(high)
+
+
+def time_pair(benchmark: Any, bench_profile: BenchProfile, first: Any, second: Any, first_name: str = "torch"
+              ) -> tuple[int, int]:
+    """The two backends' cases of the same settings in alternating rounds: first, second, first, second, ...
+
+    Both untimed first calls (compiles), the warm-up rounds in pairs, then `pedantic` times `second.call` with
+    `first.call` as its per-round set-up, timed here: round i holds one call of each, back to back, so a load
+    change hits both alike and the per-round ratio first_i / second_i cancels it. The record is the second's,
+    with `extra_info["paired"]`: the first's per-round seconds, its compile seconds, and the paired speedup
+    (`paired_speedup`). Under a `--bench-budget` the rounds are cut as `time_call` does (one call of each per
+    round). Returns the calls made of (first, second)."""
+    if benchmark.disabled:
+        first.call()
+        benchmark.pedantic(second.call, rounds=1, iterations=1)
+        benchmark.extra_info.update(second.info(0.0))
+        return 1, 1
+    t0 = time.perf_counter()
+    first.call()
+    first_compile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    second.call()
+    benchmark.extra_info.update(second.info(time.perf_counter() - t0))
+    rounds, warmup_rounds, calls = bench_profile.rounds, bench_profile.warmup_rounds, 1
+    if _ACTIVE_BUDGET is not None:
+        t0 = time.perf_counter()
+        first.call()
+        second.call()
+        calls += 1
+        call_seconds = time.perf_counter() - t0
+        try:
+            rounds = _ACTIVE_BUDGET.rounds(rounds, first_compile, call_seconds)
+        except BudgetSkip as exc:
+            _skip_measured(benchmark, call_seconds, str(exc))
+        benchmark.extra_info["budget_rounds"] = rounds
+    for _ in range(warmup_rounds):
+        first.call()
+        second.call()
+    first_seconds: list[float] = []
+
+    def first_round() -> None:
+        t = time.perf_counter()
+        first.call()
+        first_seconds.append(time.perf_counter() - t)
+
+    benchmark.pedantic(second.call, setup=first_round, rounds=rounds, iterations=1)
+    second_seconds = list(benchmark.stats.stats.data)
+    median, low, high = paired_speedup(first_seconds, second_seconds)
+    benchmark.extra_info["paired"] = {
+        "with": first_name, "order": f"{first_name} then this record's backend, in every round",
+        "rounds": len(first_seconds), "first_seconds": first_seconds, "first_compile_seconds": first_compile,
+        "speedup_median": median, "speedup_ci95": [low, high]}
+    n = calls + warmup_rounds + rounds
+    return n, n
 
 
 _ACTIVE_BUDGET: Budget | None = None

@@ -23,21 +23,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness_utils import (
-    case_param,
-    config_for,
-    extra_info_fn,
-    import_backend,
-    jax_device_label,
-    jax_param_count,
-    jax_post_seed_state,
-    jax_rollout,
-    jit_cache_size,
-    profile_of,
-    record_sanity,
-    time_call,
-    torch_device_label,
-)
+from bench.cases import train_case
+from bench.harness_utils import case_param, config_for, import_backend, profile_of, record_sanity, time_call
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -59,78 +46,6 @@ def test_bench_train_iteration(benchmark, bench_profile, sizes, case, tmp_path) 
     import_backend(backend)
     cfg = config_for(bench_profile, sizes, backend, profile, n_envs=n_envs, collector=collector, seed_steps=1)
     assert cfg.seed_iterations == cfg.episode_length  # one seed episode
-    k = sizes.train_iterations[profile]
-    info = dict(bench="train_iteration", agent_steps_per_call=k * n_envs,
-                updates_per_call=k * cfg.updates_per_iteration, profile=profile)
-
-    if backend == "torch":
-        from bench.harness_utils import TorchTrainLoop, torch_sync
-
-        loop = TorchTrainLoop(cfg, tmp_path)
-        loop.run_seed_phase()
-        sync = torch_sync(loop.device)
-        start = loop.iteration
-
-        def call() -> None:
-            for _ in range(k):
-                loop.iterate()
-            sync()
-
-        calls = time_call(benchmark, bench_profile, call, extra_info_fn(
-            cfg, bench_profile, device=torch_device_label(loop.device),
-            params=loop.agent.model.param_counts()["total"], **info))
-        assert loop.iteration - start == calls * k
-        assert loop.num_updates == calls * k * cfg.updates_per_iteration
-        return
-
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from jax_impl.sharding import state_shardings, train_layout
-    from jax_impl.train import Clock, programs_for
-
-    L = cfg.episode_length
-    if L % k:
-        raise ValueError(f"{k} iterations per call do not divide the episode ({L}): the static episode end "
-                         "needs calls aligned with episodes")
-    layout = train_layout(1, n_envs, devices) if devices > 1 else None  # bad --bench-devices: a clear error
-    programs = programs_for(cfg, layout)
-    ts = [jax_post_seed_state(programs, jax_rollout(cfg, n_envs, sizes.env_steps_per_call), cfg.seed)]
-    if layout is not None:
-        ts[0] = jax.device_put(ts[0], state_shardings(layout, ts[0]))
-    # the trainer's program: the episode end is static, so a call that ends an episode is its own program
-    chunks = {ends: programs.seed_program(lambda s, c, e=ends: programs.run_iterations(s, k, False, c, ends=e))
-              for ends in (False, True)}
-    trace_keys = [f"chunk(n={k}, random=False, ends={e})" for e in (False, True)]
-    traces = [programs.trace_counts[key] for key in trace_keys]
-    params = jax_param_count(jax.tree.map(lambda x: x[0], ts[0].agent.params))
-    start = int(ts[0].iteration[0])
-    # timed runs: the first (untimed) call also compiles the episode-ending program, on a copy of the state, so
-    # no timed call compiles; the smoke mode (one untimed call) skips it
-    host = {"iteration": start, "updates": int(ts[0].agent.num_updates[0]), "warm": benchmark.disabled}
-
-    def clock() -> Clock:  # the trainer's shared counters, from the host
-        return Clock(jnp.asarray(host["iteration"], jnp.int32), jnp.asarray(host["updates"], jnp.int32))
-
-    def call() -> None:
-        if not host["warm"]:
-            jax.block_until_ready(chunks[True](jax.tree.map(jnp.copy, ts[0]), clock()))
-            host["warm"] = True
-        ends = (host["iteration"] + k) % L == 0
-        new_ts, out = chunks[ends](ts[0], clock())
-        jax.block_until_ready(new_ts)
-        out = jax.device_get(out)  # the trainer reads the chunk's outputs (NaN check, logging)
-        ts[0] = new_ts
-        host["iteration"] += k
-        host["updates"] += k * cfg.updates_per_iteration
-        assert bool(np.all(out["env_finite"]))
-
-    base_info = extra_info_fn(cfg, bench_profile, device=jax_device_label(), params=params, **info)
-    calls = time_call(benchmark, bench_profile, call,
-                      lambda seconds: {**base_info(seconds), **({"devices": devices} if devices > 1 else {})})
-    retraced = [programs.trace_counts[key] - t for key, t in zip(trace_keys, traces, strict=True)]
-    record_sanity(benchmark, no_retrace=retraced == [1, 0 if benchmark.disabled else 1],
-                  no_second_compile=all(jit_cache_size(c) in (0, 1, None) for c in chunks.values()),
-                  iterations_advanced=int(ts[0].iteration[0]) - start == calls * k,
-                  updates_advanced=int(ts[0].agent.num_updates[0]) == calls * k * cfg.updates_per_iteration)
+    timed = train_case(cfg, bench_profile, sizes, profile, n_envs, devices, tmp_path, benchmark.disabled)
+    calls = time_call(benchmark, bench_profile, timed.call, timed.info)
+    record_sanity(benchmark, **timed.checks(calls))

@@ -55,7 +55,7 @@ COMPARE_FIELDS = (
     "dtype", "matmul_precision", "batch_size", "horizon", "num_samples", "num_pi_trajs", "iterations",
     "action_repeat", "env_steps_per_call", "agent_steps_per_call", "updates_per_call", "device",
 )
-# The seed's published table (shared/seed write-up, section 2), quoted for comparison, not measured here.
+# The published speedup table of the JAX TD-MPC2 + Glass port the `fast` profile comes from, quoted, not measured.
 SEED_TABLE = (
     ("Official PyTorch (DM-Control gym)", "~11", "1x"),
     ("seed JAX, single RTX 3080", "~350", "~32x"),
@@ -146,6 +146,7 @@ class ReportData:
     superseded: list[Record] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)  # matched settings
     seed_pairs: list[Pair] = field(default_factory=list)  # official torch vs fast jax
+    paired: list[Record] = field(default_factory=list)  # alternating-round torch/JAX cases (extra_info.paired)
 
 
 def _load_json(path: Path) -> Any:
@@ -153,7 +154,7 @@ def _load_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
@@ -179,9 +180,24 @@ def load_file(path: Path, machine: str, version: str, order0: int = 0) -> tuple[
     records = []
     for i, rec in enumerate(data["benchmarks"]):
         validate_record(rec, str(path), expected_version=version)
+        _check_paired(rec["extra_info"].get("paired"), f"{path}: {rec.get('name')}")
         records.append(Record(path, machine, rec["name"], dict(rec["extra_info"]), dict(rec["stats"]),
                               data["datetime"], order0 + i))
     return mi, records
+
+
+def _check_paired(paired: Any, where: str) -> None:
+    """ValueError naming `where` when extra_info.paired (bench/harness_utils.py `time_pair`) is malformed."""
+    if paired is None:
+        return
+    ok = (isinstance(paired, dict) and isinstance(paired.get("first_seconds"), list) and paired["first_seconds"]
+          and all(isinstance(x, int | float) and x > 0 for x in paired["first_seconds"])
+          and isinstance(paired.get("speedup_median"), int | float)
+          and isinstance(paired.get("speedup_ci95"), list) and len(paired["speedup_ci95"]) == 2
+          and paired.get("rounds") == len(paired["first_seconds"]))
+    if not ok:
+        raise ValueError(f"{where}: extra_info field 'paired' is malformed (it needs rounds, first_seconds with one "
+                         "positive time per round, speedup_median and speedup_ci95 [low, high])")
 
 
 def load_results(results_dir: Path, version: str | None = None) -> tuple[dict[str, Machine], list[Record]]:
@@ -231,8 +247,8 @@ def pairs_by_settings(data: ReportData) -> list[tuple[tuple[Any, ...], dict[str,
 
 
 def series_key(rec: Record) -> tuple[Any, ...]:
-    """One row of the absolute table: backend, profile and the settings."""
-    return (rec.backend, rec.info["profile"], match_key(rec.info))
+    """One row of the absolute table: backend, profile and the settings (a paired record is its own series)."""
+    return (rec.backend, rec.info["profile"], match_key(rec.info), "paired" in rec.info)
 
 
 def _newest(recs: Iterable[Record]) -> Record:
@@ -324,7 +340,9 @@ def collect(results_dir: Path) -> ReportData:
     version = bench_version()
     machines, records = load_results(Path(results_dir), version)
     kept, superseded = dedupe(records)
-    return ReportData(version, machines, kept, superseded, matched_pairs(kept), seed_pairs(kept))
+    paired = [r for r in kept if "paired" in r.info]
+    single = [r for r in kept if "paired" not in r.info]
+    return ReportData(version, machines, single, superseded, matched_pairs(single), seed_pairs(single), paired)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -442,7 +460,9 @@ def _seed_section(data: ReportData) -> list[str]:
 def _matched_section(data: ReportData, slugs: list[str]) -> list[str]:
     out = ["## (c) Matched settings: same algorithm, same settings, same machine",
            "Speedup = JAX rate / torch rate on one machine: ratio of the medians [interquartile range; "
-           "bootstrap of the per-round times, † = quartile bounds]. Never divided across machines.", ""]
+           "bootstrap of the per-round times, † = quartile bounds]. Never divided across machines. These pairs are "
+           "unpaired in time: the two records were timed one after the other, minutes apart, so a load change "
+           "between them moves the ratio; (p) times both backends in alternating rounds.", ""]
     if not data.pairs:
         return out + ["_No machine has torch and JAX records with matching settings._", ""]
     body = []
@@ -461,6 +481,26 @@ def _matched_section(data: ReportData, slugs: list[str]) -> list[str]:
     body.append(["all", "geometric mean", *gm])
     out += [table(["bench", "settings", *slugs], body), ""]
     return out
+
+
+def _paired_section(data: ReportData) -> list[str]:
+    """(p): one row per paired record: both backends' median seconds per call over the same rounds and the median
+    per-round speedup torch_i / jax_i with its 95 % bootstrap interval (bench/harness_utils.py `time_pair`)."""
+    out = ["## (p) Paired: torch and JAX in alternating rounds, same settings, same machine",
+           "Each round times one torch call, then one JAX call of the same work; speedup = median over rounds of "
+           "torch seconds / JAX seconds [95 % bootstrap interval of that median]. A load change during the case "
+           "slows both calls of a round alike.", ""]
+    if not data.paired:
+        return out + ["_No paired records (bench/test_bench_paired.py)._", ""]
+    rows = []
+    for r in sorted(data.paired, key=lambda r: (r.machine, r.info["bench"], settings_label(r.info))):
+        p = r.info["paired"]
+        low, high = p["speedup_ci95"]
+        rows.append([r.machine, r.info["bench"], settings_label(r.info), str(p["rounds"]),
+                     f"{fmt(float(np.median(p['first_seconds'])) * 1e3)}", f"{fmt(r.stats['median'] * 1e3)}",
+                     f"**{fmt(p['speedup_median'])}×** [{fmt(low)}–{fmt(high)}]"])
+    return out + [table(["machine", "bench", "settings", "rounds", "torch ms/call", "JAX ms/call", "speedup"],
+                        rows), ""]
 
 
 def _flop_section(data: ReportData, slugs: list[str]) -> list[str]:
@@ -576,6 +616,7 @@ def render_markdown(data: ReportData, charts: dict[str, str] | None = None) -> s
     out += _absolute_section(data, slugs)
     out += _seed_section(data)
     out += _matched_section(data, slugs)
+    out += _paired_section(data)
     out += _flop_section(data, slugs)
     out += _footnotes(data, slugs)
     out += _machines_section(data, slugs)

@@ -86,6 +86,42 @@ def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_pa
     assert not (tmp_path / "smoke.json").exists()
 
 
+def test_the_train_plan_predicts_from_the_probe_and_skips_what_it_cannot_predict(tmp_path: Path) -> None:
+    from bench.budget import MIN_ROUNDS
+    from bench.device_plan import make_plan, read_plan
+
+    def rec(backend: str, bench: str, compile_s: float, median: float, **info: int) -> dict:
+        return {"name": f"{bench}[{backend}]", "stats": {"median": median},
+                "extra_info": {"bench": bench, "backend": backend, "compile_seconds": compile_s, **info}}
+
+    records = [rec("jax", "env_step", 20.0, 0.5, agent_steps_per_call=50, n_envs=1),
+               rec("jax", "plan", 30.0, 0.02, agent_steps_per_call=1, n_envs=1),
+               rec("jax", "update", 10.0, 0.4, updates_per_call=4),
+               rec("torch", "env_step", 0.1, 1.0, agent_steps_per_call=50, n_envs=1)]
+    plan = make_plan(records, {"a": ("jax", 5, 5), "b": ("torch", 5, 5)})
+    # jax: 2 programs x (20 + 30 + 10) s compile + 3 calls x (5 x (0.5/50 + 0.02) + 5 x 0.4/4)
+    assert plan["cases"]["a"] == pytest.approx(2 * 60.0 + MIN_ROUNDS * (5 * 0.03 + 5 * 0.1), abs=0.05)
+    assert plan["cases"]["b"] is None  # the probe measured no torch plan or update: nothing predicts it
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert read_plan(path) == {"a": plan["cases"]["a"], "b": None}
+    path.write_text('{"cases": {"a": "soon"}}')
+    with pytest.raises(ValueError, match="is not a plan file"):
+        read_plan(path)
+    budget = Budget(100.0)
+    with pytest.raises(BudgetSkip, match="planned at 150 s"):
+        budget.check_start(150.0)
+    budget.check_start(50.0)
+
+
+def test_the_train_stage_needs_the_probes_file(tmp_path: Path) -> None:
+    for extra, message in (([], "give --probe"), (["--probe", str(tmp_path / "nope.json")], "not the probe.json")):
+        res = subprocess.run([sys.executable, "-m", "bench.device_run", "--out", str(tmp_path / "o"), "--stage",
+                              "train", *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and message in res.stderr, res.stderr
+        assert not (tmp_path / "o").exists()
+
+
 def test_a_session_that_ends_on_its_own_is_not_retried(tmp_path: Path) -> None:
     from bench.device_run import run_bench
 
@@ -267,11 +303,15 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from bench.device_dryrun import dry_run
 
-    # 60 s: on a slow 2-core host the JAX env case alone compiles in 20 s (measured 2026-12-01)
-    rc = dry_run(tmp_path, budget=60.0, case_seconds=2.0)
-    out = tmp_path / "out"
+    # the two commands of a GPU lease. 60 s: on a slow 2-core host the JAX env case alone compiles in 20 s
+    rc = dry_run(tmp_path, budget=90.0, case_seconds=2.0, train_budget=90.0)
+    out, out_train = tmp_path / "out", tmp_path / "out-train"
     log = (out / "device_run.log").read_text()
-    assert rc == 0, log[-3000:]
+    train_log = out_train / "device_run.log"
+    assert rc == 0, log[-3000:] + (train_log.read_text()[-3000:] if train_log.exists() else "")
+    for folder in (out, out_train):  # what comes back from a device command: at most 8 files, 2 folders deep
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        assert len(files) <= 8 and all(len(p.relative_to(folder).parts) <= 3 for p in files), files
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["total_bytes"] < CARRY_LIMIT_BYTES and manifest["python_version"] == (
         f"{sys.version_info.major}.{sys.version_info.minor}")
@@ -290,13 +330,31 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     summary = json.loads((out / "device_run.json").read_text())
     assert summary["smoke"]["passed"] and summary["records"] >= 1
     (data,) = _bench_json(out)
-    assert data["bench_budget_seconds"] == 60.0
-    assert data["benchmarks"] and data["skipped_cases"], "a 60 s budget runs some cases and skips others"
+    assert data["bench_budget_seconds"] == 90.0
+    assert data["benchmarks"], "the probe's budget runs cases (and skips with a reason what does not fit)"
     assert all(s["reason"].startswith("budget:") for s in data["skipped_cases"])
     assert data["machine_info"]["xla_env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     jax_records = [b for b in data["benchmarks"] if b["extra_info"]["backend"] == "jax"]
     assert jax_records and all(b["extra_info"]["mjx_impl"] == "jax" for b in jax_records)
     assert all(b["stats"]["rounds"] == b["extra_info"]["budget_rounds"] for b in data["benchmarks"])
+    probe = json.loads((out / "probe.json").read_text())["records"]
+    assert sorted(r["name"] for r in probe) == sorted(b["name"] for b in data["benchmarks"])
+    # the train stage: only training cases, each run or skipped by the plan made from the probe
+    plan = json.loads((out_train / "plan.json").read_text())
+    assert set(plan["cases"]) == {f"test_bench_train_iteration[{b}-{c}]" for b in ("torch", "jax")
+                                  for c in ("official-E1-mppi", "fast-E8-policy", "fast-E8-mppi")} | {
+        "test_bench_paired[train_iteration-fast-E8-policy]", "test_bench_paired[train_iteration-official-E1-mppi]"}
+    (train,) = _bench_json(out_train)
+    ran = {b["name"] for b in train["benchmarks"]}
+    skipped = {s["case"].split("::")[-1]: s["reason"] for s in train["skipped_cases"]}
+    assert ran | set(skipped) == set(plan["cases"]) and all(r.startswith("budget:") for r in skipped.values())
+    for name, expected in plan["cases"].items():  # a planned case over the time left never started
+        if expected is not None and expected > 90.0:
+            assert name in skipped and "planned at" in skipped[name], (name, expected, skipped.get(name))
+        if expected is None:  # the probe timed no JAX update or plan: nothing predicts JAX training
+            assert "jax" in name or "paired" in name
+            assert "nothing predicts" in skipped[name]
+    assert {b["extra_info"]["backend"] for b in train["benchmarks"]} == {"torch"}
     results = tmp_path / "results"  # what the README says to do with a device run's output
     shutil.copytree(next(out.glob("*/")), results / next(out.glob("*/")).name)
     _, records = load_results(results)
