@@ -15,7 +15,8 @@ import signal
 from pathlib import Path
 
 from harness.config import Config
-from harness.fsutil import atomic_file
+from harness.fsutil import atomic_file, check_links, require_inside
+from harness.safe_json import read_json
 
 CKPT_DIR, LATEST = "checkpoints", "latest.json"
 KEEP = 2
@@ -31,7 +32,11 @@ SHAPING_FIELDS = ("task", "model_size", "latent_dim", "mlp_dim", "enc_dim", "num
 
 
 def check_same_run(saved: Config, cfg: Config, folder: Path) -> None:
-    """Refuse a checkpoint whose config differs from the run's in a field that shapes its contents."""
+    """Refuse a checkpoint whose config differs from the run's in a field that shapes its contents, or that was
+    trained in another physics (config field `physics`)."""
+    if saved.physics != cfg.physics:
+        raise CheckpointError(f"checkpoint {str(folder)!r} was trained with physics={saved.physics} but the run has "
+                              f"physics={cfg.physics}: continue it with physics={saved.physics}")
     for name in SHAPING_FIELDS:
         if getattr(saved, name) != getattr(cfg, name):
             raise CheckpointError(f"checkpoint {str(folder)!r} has {name}={getattr(saved, name)!r} but the run has "
@@ -69,18 +74,37 @@ def write_latest(run_dir: str | Path, agent_step: int, backend: str, files: list
 
 def read_latest(run_dir: str | Path) -> tuple[Path, dict] | None:
     """(checkpoint folder, info) of the newest complete checkpoint, or None when the run has none."""
-    path = Path(run_dir) / CKPT_DIR / LATEST
+    root = Path(run_dir) / CKPT_DIR
+    path = root / LATEST
     if not path.exists():
         return None
-    try:
-        info = json.loads(path.read_text())
-        folder = Path(run_dir) / CKPT_DIR / info["dir"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{str(path)!r} is not a valid checkpoint pointer: {exc}") from None
-    missing = [f for f in info.get("files", []) if not (folder / f).exists()]
+    try:  # no link may lead out of the run folder: reading (or pruning) through it would touch other files
+        require_inside(run_dir, root)
+        check_links(root, boundary=run_dir)
+        info = read_json(path, "checkpoint pointer")
+        folder = root / _plain_name(info["dir"])
+    except CheckpointError:
+        raise
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{str(path)!r} is not a valid checkpoint pointer: it holds no folder name under "
+                              "'dir'") from None
+    files = info.get("files", [])
+    if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+        raise CheckpointError(f"{str(path)!r} is not a valid checkpoint pointer: 'files' is not a list of names")
+    missing = [f for f in files if not (folder / f).exists()]
     if missing:
         raise CheckpointError(f"checkpoint {str(folder)!r} lacks {missing[0]!r}")
     return folder, info
+
+
+def _plain_name(name: object) -> str:
+    """A checkpoint folder's name from latest.json: one plain path component (no `..`, no `/`)."""
+    if not isinstance(name, str) or not name.startswith("step_") or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"checkpoint pointer names the folder {name!r}; expected step_<agent step> inside "
+                              f"the {CKPT_DIR}/ folder")
+    return name
 
 
 def require_checkpoint(run_dir: str | Path) -> tuple[Path, dict]:

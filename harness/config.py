@@ -1,7 +1,7 @@
 """The one config both backends read: official TD-MPC2 fields and defaults, harness settings, Glass.
 
-Official fields and defaults follow nicklashansen/tdmpc2 `config.yaml` at e9f5932 (section 1 of
-`shared/notes/tdmpc2_official.md`). Derived values (bin_size, discount, seed_steps, planning iterations,
+Official fields and defaults follow nicklashansen/tdmpc2 `config.yaml` at e9f5932 (docs/differences.md).
+Derived values (bin_size, discount, seed_steps, planning iterations,
 updates per vector step, ...) are computed in `resolve_config` and nowhere else.
 
 Loading order: defaults -> profile (`official` | `fast`) -> YAML file -> `key=value` overrides; then the
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from harness.tasks import get_task
+from harness.tasks import OWN_MJX_ENVS, TASKS, get_task
 
 # ----------------------------------------------------------------------------------------------------------
 # Presets
@@ -43,7 +43,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # The official algorithm: 1 env, MPPI collection, 1 update per agent step, action repeat 2.
     "official": dict(n_envs=1, collector="mppi", updates_per_step=1.0, action_repeat=2),
     # The seed's public code: 256 envs, 64 updates per vector step (0.25 per agent step), pi + noise.
-    "fast": dict(n_envs=256, collector="policy", updates_per_step=0.25, action_repeat=2),
+    # ... and MuJoCo Playground's re-tuned physics for the JAX backend (docs/physics.md)
+    "fast": dict(n_envs=256, collector="policy", updates_per_step=0.25, action_repeat=2, physics="playground"),
 }
 
 GLASS_PRESETS: dict[str, dict[str, Any]] = {
@@ -66,7 +67,7 @@ GLASS_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class GlassConfig:
-    """Glass structural-entropy regulariser (shared/notes/glass_and_structural_entropy.md). Off by default."""
+    """Glass structural-entropy regulariser (the equations: docs/glass.md). Off by default."""
 
     preset: str = "off"
     enabled: bool = False
@@ -83,7 +84,7 @@ class GlassConfig:
     assign_logits_init_scale: float = 1.0
     row_smoothing_eps: float = 1e-4
     log_eps: float = 1e-8
-    se_form: str = "glass"  # "glass" (seed's compact form) | "dsi" (LSEnet/DSI soft form)
+    se_form: str = "glass"  # "glass" (the compact form, docs/glass.md) | "dsi" (LSEnet/DSI soft form)
     assignment: str = "cosine"  # "cosine" (phase 1+) | "l2" (phase 0)
     balance: str = "hinge"  # "hinge" (phase 1+) | "l2" (phase 0: l2 to uniform)
     lr_mult: float = 1.0
@@ -156,15 +157,15 @@ class Config:
     matmul_precision: str = "highest"
     n_envs: int = 1
     updates_per_step: float = 1.0  # gradient updates per agent step (per env step of one env)
-    collector: str = "mppi"  # "mppi" (official) | "policy" (pi + Gaussian noise, the seed's code)
+    collector: str = "mppi"  # "mppi" (official) | "policy" (pi + Gaussian noise, the `fast` profile's)
     policy_noise_std: float = 0.3  # std of the Gaussian added by the `policy` collector
-    # --- Phase 1c of the seed write-up (both off by default; harness/schedule.py computes both from the step)
+    # --- Phase 1c (docs/glass.md; both off by default; harness/schedule.py computes both from the step)
     # `act_noise` anneal: with policy_noise_end set, the `policy` collector's std goes linearly from
     # policy_noise_std (at env step 0) to policy_noise_end (at policy_noise_anneal_env_steps), then stays there.
-    policy_noise_end: float | None = None  # None: a constant policy_noise_std (the seed's fixed act_noise)
+    policy_noise_end: float | None = None  # None: a constant policy_noise_std
     policy_noise_anneal_env_steps: int = 1_000_000
     # REDQ-style periodic Q reset every q_reset_every_env_steps env steps (0: never), "with the target network as
-    # the warm restart" (seed write-up 5.6.1): before the updates of the vector step that reaches a multiple of
+    # the warm restart": before the updates of the vector step that reaches a multiple of
     # it, the online Q ensemble is set to the target ensemble's parameters (the Polyak average, not a random
     # re-init) and the Q ensemble's Adam state (moments and step count) starts afresh; the target ensemble, the
     # rest of the model, the policy and RunningScale are kept. Resets in the seed phase are skipped (no update
@@ -172,6 +173,10 @@ class Config:
     q_reset_every_env_steps: int = 0
     action_repeat: int = 2
     mjx_impl: str = "jax"  # Playground physics backend: "jax" (CPU/GPU); "warp" is refused by jax_impl/env.py
+    # the JAX backend's physics (docs/physics.md): "dm_control" (the official task's model and options) |
+    # "playground" (MuJoCo Playground's re-tuned ones); torch always steps dm_control, so resolve_config records
+    # "dm_control" for torch runs. A run's config.json without the key (older runs) was "playground" on jax.
+    physics: str = "dm_control"
     save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
     video_every: int = 0  # env steps between rollout videos RUN_DIR/videos/ (harness/training_video.py); 0 = off
     devices: int = 0  # JAX: devices the seeds x each seed's envs are sharded over (0 = all visible that split them)
@@ -242,6 +247,7 @@ def resolve_config(cfg: Config) -> Config:
     upi = cfg.updates_per_step * cfg.n_envs
     return replace(
         cfg,
+        physics=cfg.physics if cfg.backend == "jax" else "dm_control",  # torch steps dm_control whatever is asked
         episode_length=episode_length,
         seed_steps=seed_steps,
         obs_dim=spec.obs_dim,
@@ -263,6 +269,9 @@ def resolve_config(cfg: Config) -> Config:
 # Validation
 # ----------------------------------------------------------------------------------------------------------
 
+# tasks the JAX backend runs on an MJX env of its own: dm_control physics only (MuJoCo Playground lacks them)
+_NO_PLAYGROUND = frozenset(name for name, spec in TASKS.items() if spec.playground in OWN_MJX_ENVS)
+
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "obs": ("state",),
     "profile": tuple(PROFILES) + ("custom",),
@@ -271,6 +280,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "matmul_precision": ("highest", "high", "bf16"),
     "collector": ("mppi", "policy"),
     "mjx_impl": ("jax", "warp"),
+    "physics": ("dm_control", "playground"),
     "logger": ("auto", "tensorboard", "wandb", "none"),
     "model_size": (None,) + tuple(MODEL_SIZE),
 }
@@ -358,6 +368,9 @@ def validate_config(cfg: Config) -> None:
             spec.check_backend("jax")
         except ValueError as exc:  # names the backends that run the task
             raise ValueError(f"config field 'task': {exc}") from None
+        _require(cfg.physics == "dm_control" or cfg.task not in _NO_PLAYGROUND, "physics",
+                 f"MuJoCo Playground has no {cfg.task} environment, so physics=playground does not exist for it; "
+                 "physics=dm_control runs it")
     g = cfg.glass
     for name in ("num_prototypes", "num_clusters", "every_k_updates", "diag_every"):
         _require(getattr(g, name) >= (2 if name.startswith("num_") else 1), f"glass.{name}",
@@ -436,19 +449,45 @@ def _parse_override(text: str) -> tuple[str, str]:
     return key, value
 
 
+# Keys of the official TD-MPC2 config.yaml that are no key here: what does their job instead.
+OFFICIAL_KEY_HINTS: dict[str, str] = {
+    "enable_wandb": "Weights & Biases logging is `logger=wandb` here (the project: wandb_project=NAME).",
+    "save_video": "rollout videos during training are `video_every=N` here (env steps between videos; 0 = off).",
+    "checkpoint": "to evaluate a checkpoint, run `tdmpc-parity eval SOURCE` (a run folder, weights file or "
+                  "official checkpoint).",
+    "exp_name": "the run folder is chosen with `tdmpc-parity train --run-dir DIR` here.",
+}
+
+
+def unknown_key_error(key: str) -> ValueError:
+    """The error of an unknown key: the official key's replacement, or the closest keys (difflib), and where
+    every key is listed."""
+    import difflib
+
+    if key in OFFICIAL_KEY_HINTS:
+        return ValueError(f"unknown config key {key!r}: {OFFICIAL_KEY_HINTS[key]}")
+    names = [k for k in _CONFIG_TYPES if k not in DERIVED_FIELDS and k != "glass"]
+    names += [f"glass.{k}" for k in _GLASS_TYPES]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if f"glass.{key}" in names and f"glass.{key}" not in close:
+        close.insert(0, f"glass.{key}")
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ValueError(f"unknown config key {key!r}{hint} (`tdmpc-parity keys` lists every key)")
+
+
 def _set_key(top: dict[str, Any], glass: dict[str, Any], key: str, value: Any, from_text: bool) -> None:
     if key == "glass":  # shorthand: glass=phase1b selects a preset
         key = "glass.preset"
     if key.startswith("glass."):
         sub = key[len("glass."):]
         if sub not in _GLASS_TYPES:
-            raise ValueError(f"unknown config key {key!r}; Glass keys: {', '.join(sorted(_GLASS_TYPES))}")
+            raise unknown_key_error(key)
         glass[sub] = _coerce(key, _GLASS_TYPES[sub], value, from_text)
         return
     if key in DERIVED_FIELDS:
         raise ValueError(f"config field {key!r} is derived from the task and other fields; it cannot be set")
     if key not in _CONFIG_TYPES or key == "glass":
-        raise ValueError(f"unknown config key {key!r}")
+        raise unknown_key_error(key)
     top[key] = _coerce(key, _CONFIG_TYPES[key], value, from_text)
 
 
@@ -461,6 +500,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ValueError(f"config file {str(path)!r} does not exist") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
+    except RecursionError:  # JSON or YAML nested thousands deep
+        raise ValueError(f"config file {str(path)!r} is nested too deeply to be a config") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
     if data is None:
@@ -496,6 +537,8 @@ def load_config(
                 continue
             _set_key(top, glass, str(key), value, from_text=False)
             explicit.add(str(key))
+        if _legacy_playground(_read_yaml(Path(yaml_path))):
+            top["physics"] = "playground"
     for text in overrides or ():
         key, value = _parse_override(text)
         _set_key(top, glass, key, value, from_text=True)
@@ -518,20 +561,31 @@ def load_config(
     for key, value in GLASS_PRESETS[preset].items():
         if f"glass.{key}" not in explicit:
             glass[key] = value
+    if "physics" not in explicit and top.get("physics") == "playground" and top.get("task") in _NO_PLAYGROUND:
+        top["physics"] = "dm_control"  # the fast profile's Playground physics, for a task Playground lacks
     cfg = Config(**top, glass=GlassConfig(**glass))
     return resolve_config(cfg) if resolve else (validate_config(cfg) or cfg)
+
+
+def _legacy_playground(data: dict[str, Any]) -> bool:
+    """A run's config.json (it has `_meta` or the derived `obs_dim`) of a JAX run written before the `physics` key
+    existed: that run stepped MuJoCo Playground's physics."""
+    return (("_meta" in data or "obs_dim" in data) and data.get("backend") == "jax" and "physics" not in data
+            and data.get("task") not in _NO_PLAYGROUND)
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a config saved with `Config.to_dict()` (a run folder's config.json); checks every key."""
     data = dict(data)
+    if _legacy_playground(data):
+        data["physics"] = "playground"
     glass = data.pop("glass", {}) or {}
     unknown = set(data) - set(_CONFIG_TYPES)
     if unknown:
-        raise ValueError(f"unknown config key {sorted(unknown)[0]!r}")
+        raise unknown_key_error(sorted(unknown)[0])
     unknown_g = set(glass) - set(_GLASS_TYPES)
     if unknown_g:
-        raise ValueError(f"unknown config key 'glass.{sorted(unknown_g)[0]}'")
+        raise unknown_key_error(f"glass.{sorted(unknown_g)[0]}")
     top = {k: _coerce(k, _CONFIG_TYPES[k], v, False) for k, v in data.items()}
     g = {k: _coerce(f"glass.{k}", _GLASS_TYPES[k], v, False) for k, v in glass.items()}
     cfg = Config(**top, glass=GlassConfig(**g))

@@ -114,6 +114,16 @@ def _error(msg: str) -> Exception:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _same_physics(cfg: Config, run_cfg: Config, path: Path) -> Config:
+    """`cfg`, unless it evaluates a run in another physics than it was trained in (config field `physics`)."""
+    if cfg.physics != run_cfg.physics:
+        where = " on --backend jax" if run_cfg.physics == "playground" else ""
+        raise _error(f"{str(path)!r} was trained with physics={run_cfg.physics}; evaluating it with "
+                     f"physics={cfg.physics} ({cfg.backend} backend) is refused: evaluate it with "
+                     f"physics={run_cfg.physics}{where}")
+    return cfg
+
+
 def resolve_source(opts: EvalOptions) -> Source:
     """Classify SOURCE and build the config to evaluate with (module docstring); clear errors on bad input."""
     from harness.runlog import CONFIG_FILE, is_run_dir, read_config
@@ -137,7 +147,7 @@ def resolve_source(opts: EvalOptions) -> Source:
         if opts.glass is not None or opts.config is not None:
             raise _error("a run folder brings its own config: --glass and --config apply to weights files only "
                          "(key=value overrides are allowed, e.g. episode_length=50)")
-        cfg = load_config(run_cfg.profile, path / CONFIG_FILE, opts.overrides, values)
+        cfg = _same_physics(load_config(run_cfg.profile, path / CONFIG_FILE, opts.overrides, values), run_cfg, path)
         return Source("run", path, cfg, Path(opts.out) if opts.out else path / "eval", path, run_cfg)
     run_dir = path.parent if (path.parent / CONFIG_FILE).exists() and path.suffix in (".npz", ".safetensors") else None
     kind = "weights" if path.suffix in (".npz", ".safetensors") else "official"
@@ -146,8 +156,8 @@ def resolve_source(opts: EvalOptions) -> Source:
         if opts.glass is not None or opts.config is not None:
             raise _error(f"{str(path)!r} sits in a run folder whose config is used: --glass and --config do not apply")
         run_cfg = read_config(run_dir)
-        return Source(kind, path, load_config(run_cfg.profile, run_dir / CONFIG_FILE, opts.overrides, values), out,
-                      run_dir, run_cfg)
+        cfg = _same_physics(load_config(run_cfg.profile, run_dir / CONFIG_FILE, opts.overrides, values), run_cfg, path)
+        return Source(kind, path, cfg, out, run_dir, run_cfg)
     if opts.task is None:
         what = "an official TD-MPC2 checkpoint" if kind == "official" else "a weights file outside a run folder"
         raise _error(f"{str(path)!r} is {what}, which does not say its task: give --task (and model_size=N or "
@@ -183,7 +193,9 @@ def load_source_weights(src: Source) -> tuple[dict[str, np.ndarray], str]:
         if not model.exists():
             raise _error(f"run folder {str(src.path)!r} has neither a checkpoint nor model.npz: the run stopped "
                          "before its first checkpoint (train with save_every=N to get checkpoints)")
-        return load_weights(model), f"{model} (the run's final weights)"
+        from harness.fsutil import require_inside
+
+        return load_weights(require_inside(src.path, model)), f"{model} (the run's final weights)"
     if src.kind == "weights":
         return load_weights(src.path), f"{src.path} (canonical weights)"
     mod = _rollout_module("torch", "reading an official (torch.save) checkpoint needs torch: ")

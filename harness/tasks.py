@@ -7,10 +7,11 @@ Official TD-MPC2 DMC semantics: action repeat 2, 500 agent-step episodes (= 1000
 termination, observations flattened in dict order. Official names are those of the official code's
 `make_env` (`cup` = dm_control's `ball_in_cup`, `pointmass` = `point_mass`) and of its result CSVs.
 
-Which backend runs what:
+Which backend runs what (docs/tasks.md: the table with each task's physics):
 - both (torch, jax): every DMC task that dm_control AND MuJoCo Playground's DM Control Suite provide (all 25
   Playground envs; the jax env maps Playground's observation onto dm_control's layout where they differ,
-  `jax_impl/env.py`);
+  `jax_impl/env.py`). The jax env steps dm_control's model and options by default (config `physics=dm_control`,
+  `jax_impl/dm_control_physics.py`) or Playground's re-tuned XML (`physics=playground`; docs/physics.md);
 - both, on an MJX env of the jax backend's own (`OWN_MJX_ENVS`, where Playground has no such model):
   quadruped-walk/-run on dm_control's quadruped model and task (`jax_impl/quadruped.py`);
 - torch only: the official dog tasks (dm_control's dog model needs ellipsoid-box collisions, which MJX's JAX
@@ -54,8 +55,7 @@ class TaskSpec:
     action_repeat: int = 2  # official: every DMC task repeats each action twice
     official: bool = True  # in the official TD-MPC2 results (harness/data/official_tdmpc2/<name>.csv)
     custom: bool = False  # a custom task of the official repository (torch_ref/custom_tasks.py), not dm_control's
-    note: str = ""  # why the jax backend does not run it (the measured physics differences of the tasks both
-    # run: parity/test_env_parity.py XML_DIFFERENCE, README "Tasks")
+    note: str = ""  # why the jax backend does not run it (the physics of the tasks both run: docs/tasks.md)
 
     @property
     def episode_length(self) -> int:

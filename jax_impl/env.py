@@ -1,10 +1,14 @@
 """DMC environments for the JAX twin: MuJoCo Playground MJX envs with the official TD-MPC2 DMC semantics.
 
-What is taken from Playground (`registry.load(name, config_overrides={"impl": cfg.mjx_impl})`): the XML and
-its MJX model, the random initial state (`env.reset`; where Playground's distribution is not dm_control's, the
-joints are redrawn as dm_control draws them, `jax_impl/initial_states.py`), the physics step (`mjx_env.step`,
-n_substeps MJX steps per 0.02 s control step) and the task's observation and reward functions (`_get_obs`,
-`_get_reward`).
+Physics (config field `physics`, docs/physics.md): "dm_control" (the default) builds Playground's env class on
+dm_control's own model and options (`jax_impl/dm_control_physics.py`: the official task); "playground" loads the
+env as Playground ships it (`registry.load(name, config_overrides={"impl": cfg.mjx_impl})`: its re-tuned XML).
+In both, planes collide with capsules with MuJoCo C's contact frame (`jax_impl/collision.py`).
+
+What is taken from Playground's env class: its MJX model (in the physics above), the random initial state
+(`env.reset`; where Playground's distribution is not dm_control's, the joints are redrawn as dm_control draws them,
+`jax_impl/initial_states.py`), the physics step (`mjx_env.step`, n_substeps MJX steps per control step) and
+the task's observation and reward functions (`_get_obs`, `_get_reward`).
 The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
 reward instead of the env's own (`jax_impl/custom_tasks.py`). reacher-three-* and quadruped-* run Playground-style
 envs built here on the official three-link XML (`jax_impl/reacher_three.py`) and on dm_control's quadruped
@@ -54,7 +58,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 from flax import struct
 from mujoco import mjx
@@ -65,10 +68,10 @@ from mujoco_playground._src.dm_control_suite import reacher as playground_reache
 
 from harness.config import Config
 from harness.tasks import TaskSpec, get_task
+from jax_impl import dm_control_physics
+from jax_impl.collision import c_contact_frames
 from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
-from jax_impl.quadruped import MJX_ENVS as QUADRUPED_ENVS
-from jax_impl.reacher_three import MJX_ENVS as REACHER_THREE_ENVS
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 
 
@@ -123,34 +126,23 @@ OBS_TO_DM_CONTROL: dict[str, ObsFix] = {
 }
 
 
-def _reacher_model(xml_path: Any, target_size: float, assets: dict[str, Any]) -> mujoco.MjModel:
-    """Playground's Reacher `_make_model` with `MjSpec.body` (its version check picks the removed `find_body`)."""
-    spec = mujoco.MjSpec.from_string(xml_path.read_text(), assets)
-    spec.body("target").first_geom().size[0] = target_size
-    return spec.compile()
-
-
-# Playground 0.2.0's own test, a comparison of version strings; true for 3.17.0, whose MjSpec has no find_body
-_REACHER_NEEDS_FIX = mujoco.__version__ < "3.3.0" and not hasattr(mujoco.MjSpec, "find_body")
-
-
 def _load_playground(name: str, impl: str) -> Any:
-    """`registry.load(name)` with the MJX implementation `impl`; Reacher* with `_reacher_model` (module docstring);
-    the project's own envs (`MJX_ENVS`: the three-link reacher, the quadruped) by their constructors."""
-    if name in MJX_ENVS:
-        return MJX_ENVS[name](config_overrides={"impl": impl})
-    if not (name.startswith("Reacher") and _REACHER_NEEDS_FIX):
+    """`registry.load(name)`, Playground's own model and options, with the MJX implementation `impl`; Reacher*'s
+    model built with `MjSpec.body` (module docstring; the same model wherever Playground's check is right)."""
+    with dm_control_physics.patched(playground_reacher, _make_model=dm_control_physics.reacher_model):
         return registry.load(name, config_overrides={"impl": impl})
-    original = playground_reacher._make_model
-    playground_reacher._make_model = _reacher_model
-    try:
-        return registry.load(name, config_overrides={"impl": impl})
-    finally:
-        playground_reacher._make_model = original
+
+
+def load_physics(spec: TaskSpec, physics: str, impl: str) -> Any:
+    """The Playground-style env of `spec` in the config's `physics`: "dm_control" (dm_control's model and options,
+    `jax_impl/dm_control_physics.py`) or "playground" (Playground's re-tuned ones)."""
+    if physics == "dm_control":
+        return dm_control_physics.load_env(spec, impl)
+    return _load_playground(str(spec.playground), impl)
 
 
 # the project's own MJX envs (harness.tasks.OWN_MJX_ENVS), built where Playground has no such model
-MJX_ENVS: dict[str, Callable[..., Any]] = {**REACHER_THREE_ENVS, **QUADRUPED_ENVS}
+MJX_ENVS: dict[str, Callable[..., Any]] = dm_control_physics.OWN_ENVS
 
 
 def sync_kinematics(model: mjx.Model, data: mjx.Data) -> mjx.Data:
@@ -193,12 +185,13 @@ class MJXEnv:
         if self.task_spec.custom and self._custom_reward is None and self.task_spec.playground not in MJX_ENVS:
             raise ValueError(f"{cfg.task}: a custom task on a Playground env without a JAX reward in "
                              "jax_impl/custom_tasks.py")
+        self.physics = cfg.physics
         try:
-            self.pg_env = _load_playground(self.task_spec.playground, cfg.mjx_impl)
+            self.pg_env = load_physics(self.task_spec, cfg.physics, cfg.mjx_impl)
         except Exception as exc:  # parity: not compared (an env that does not build is an error)
             raise RuntimeError(
-                f"Playground cannot build {self.task_spec.playground} ({cfg.task}) with the installed "
-                f"mujoco/playground versions: {type(exc).__name__}: {exc}"
+                f"Playground cannot build {self.task_spec.playground} ({cfg.task}, physics={cfg.physics}) with the "
+                f"installed mujoco/playground versions: {type(exc).__name__}: {exc}"
             ) from exc
         self.mj_model = self.pg_env.mj_model
         self.mjx_model = self.pg_env.mjx_model
@@ -244,8 +237,11 @@ class MJXEnv:
         return self._center + self._half * _f32(action)
 
     def control_step(self, data: mjx.Data, ctrl: jax.Array) -> mjx.Data:
-        """One control step (`pg_env.dt`: n_substeps MJX steps with `ctrl`), then dm_control's timing sync."""
-        return sync_kinematics(self.mjx_model, playground_step(self.mjx_model, data, ctrl, self.n_substeps))
+        """One control step (`pg_env.dt`: n_substeps MJX steps with `ctrl`), then dm_control's timing sync.
+        Planes collide with capsules with MuJoCo C's contact frame (`jax_impl/collision.py`), in both physics."""
+        with c_contact_frames():  # (ctrl in the data's precision: float64 physics under jax.enable_x64 too)
+            data = playground_step(self.mjx_model, data, ctrl.astype(data.ctrl.dtype), self.n_substeps)
+        return sync_kinematics(self.mjx_model, data)
 
     # --- episodes -----------------------------------------------------------------------------------------
 
@@ -254,7 +250,8 @@ class MJXEnv:
         """Playground's reset (its goals/targets), dm_control's initial joint state where Playground draws another
         (`jax_impl/initial_states.py`), then `mjx.forward`: the observation of that state, as dm_control's
         `after_reset` gives it (Playground's own reset observation can hold a target it moved after its forward)."""
-        with jax.named_scope("playground_reset"):  # named: tests find it in a compiled chunk's jaxpr
+        # named: tests find it in a compiled chunk's jaxpr; C's plane-capsule contact frame as in `control_step`
+        with jax.named_scope("playground_reset"), c_contact_frames():
             s = self.pg_env.reset(key)
             data = s.data
             if self._initial_state is not None:

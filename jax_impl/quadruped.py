@@ -1,6 +1,7 @@
 """quadruped-walk / -run for the JAX backend: dm_control's quadruped as a Playground-style MJX env.
 
-MuJoCo Playground has no quadruped, so this env is built here, on dm_control's own model and task:
+MuJoCo Playground has no quadruped, so this env is built here, on dm_control's own model and task (the same
+env in the config's `physics=dm_control`, the only physics it has; `jax_impl/dm_control_physics.py` loads it):
 - model: `harness/data/dm_control_tasks/quadruped.xml`, dm_control 1.0.50's `quadruped.make_model()` (walls, ball,
   target, terrain and rangefinders removed, as for walk and run), with the floor's size set as the task sets it
   (walk 10 m, run 100 m: a plane collides as an infinite plane, so only rendering sees it). The physics are the

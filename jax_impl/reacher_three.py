@@ -15,8 +15,8 @@ reacher task on it (`dm_control.suite.reacher.Reacher`, which the official task 
   tol(|target - finger|, (0, r_target + r_finger)) — Playground's `Reacher._get_obs` / `_get_reward`, which
   read the geoms by name.
 
-`MJX_ENVS` maps the env names of `harness.tasks.OWN_MJX_ENVS` to their constructors (`jax_impl/env.py` loads
-them where it loads Playground's).
+`MJX_ENVS` maps the env names of `harness.tasks.OWN_MJX_ENVS` to their constructors (`jax_impl/dm_control_physics.py`
+loads them in `physics=dm_control`, the only physics they have).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Environment parity on hopper-hop: dm_control (torch_ref.env) vs MuJoCo Playground on MJX (jax_impl.env).
 
+The function checks run the JAX env in its default physics (`physics=dm_control`); the stepping checks here run
+`physics=playground` (Playground's XML, and its measured distance from dm_control's); the dm_control physics'
+stepping against the torch env is parity/test_dm_control_physics.py.
+
 1. The observation and reward functions agree on the SAME physics states (taken from a dm_control rollout,
    plus near-upright states where the hop and stand rewards are not 0).
 2. MJX stepping (the JAX env's control step, float32) agrees with MuJoCo C stepping (float64, dm_control's
@@ -26,7 +30,7 @@ import pytest
 from mujoco import mjx
 
 from harness.config import load_config
-from harness.tasks import TASKS
+from harness.tasks import OWN_MJX_ENVS, TASKS
 from jax_impl.env import MJXEnv
 from jax_impl.env import make_env as make_jax_env
 from parity.env_states import SimState, apply_mj, capture, converged_model, dm_task_functions, goal_states, rollout
@@ -39,8 +43,8 @@ N_TOUCH = 2  # hopper obs: qpos[1:] (6), qvel (7), log1p(touch) (2)
 
 
 @functools.lru_cache(maxsize=4)
-def _jax_env(task: str) -> MJXEnv:
-    return make_jax_env(load_config(overrides=[f"task={task}"]))
+def _jax_env(task: str, physics: str = "dm_control") -> MJXEnv:
+    return make_jax_env(load_config(overrides=[f"task={task}", "backend=jax", f"physics={physics}"]))
 
 
 def _physics_of(mj_model: mujoco.MjModel, like: Any) -> Any:
@@ -149,7 +153,7 @@ def test_obs_and_reward_functions_agree_on_same_states() -> None:
 
 def test_mjx_step_matches_mujoco_c_on_playground_model() -> None:
     env = make_torch_env(load_config(), seed=4)
-    jenv = _jax_env(TASK)
+    jenv = _jax_env(TASK, "playground")  # Playground's model: also the `physics=playground` path of the JAX env
     roll = rollout_states(env, 20, seed=2)  # start from a dm_control state 20 agent steps in (on the floor)
     c = _physics_of(jenv.mj_model, env.physics)  # Playground's model, stepped by dm_control's Physics.step
     start = {k: v[-1] for k, v in roll.items()}
@@ -228,7 +232,7 @@ def measure_xml_drift(n_steps: int = 200, seed: int = 0, task: str = TASK) -> di
     cfg = load_config(overrides=[f"task={task}"])
     tenv = make_torch_env(cfg, seed)
     tenv.reset()
-    jenv = _jax_env(task)
+    jenv = _jax_env(task, "playground")
     dm = tenv.physics
     n_dm, n_pg = int(tenv.dm_env._n_sub_steps), jenv.n_substeps
     dt = float(dm.model.opt.timestep) * n_dm
@@ -452,6 +456,10 @@ def test_xml_difference_covers_every_both_backend_task() -> None:
     assert sorted(XML_DIFFERENCE) == BOTH_BACKENDS
 
 
+# the physics the slow test below steps: Playground's, where Playground has the task (its XML_DIFFERENCE)
+XML_PHYSICS = {task: "dm_control" if TASKS[task].playground in OWN_MJX_ENVS else "playground" for task in BOTH_BACKENDS}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", BOTH_BACKENDS)
 def test_task_jax_env_steps_like_dm_control(task: str) -> None:
@@ -459,9 +467,11 @@ def test_task_jax_env_steps_like_dm_control(task: str) -> None:
     (a) MuJoCo C stepping Playground's XML with dm_control's task functions: the JAX env's implementation
         (MJX float32 vs C float64 round-off only);
     (b) the torch env (dm_control's XML): adds the physics difference of the two XMLs, XML_DIFFERENCE.
+    The JAX env runs `physics=playground` (XML_PHYSICS; dm_control's where Playground has no env).
     About 1 min per task on 2 cores (one compile of the JAX env's step).
     """
-    cfg = load_config(overrides=[f"task={task}", f"episode_length={STEP_AGENT_STEPS}"])
+    cfg = load_config(overrides=[f"task={task}", f"episode_length={STEP_AGENT_STEPS}", "backend=jax",
+                                 f"physics={XML_PHYSICS[task]}"])
     tenv, jenv = make_torch_env(cfg, seed=0), make_jax_env(cfg)
     obs0, _ = tenv.reset()
     start = capture(tenv.physics)

@@ -44,8 +44,9 @@ ALL = sorted([*{spec.playground: name for name, spec in sorted(TASKS.items(), re
                 if spec.playground is not None and (not spec.custom or spec.playground in OWN_MJX_ENVS)}.values(),
               *TASK_INITIAL_STATES])
 SLOW = [t for t in ALL if t not in DEFAULT]
-# the same procedure, but the state is physics: cheetah settles 200 steps from its draw with Playground's XML
-NOT_A_DRAW = {"cheetah-run": "200 settling steps with Playground's physics (solver iterations 4, eulerdamp off)"}
+# the same procedure, but the state is physics: cheetah settles 200 steps from its draw with the env's physics (MJX
+# float32 on dm_control's model here; with physics=playground, solver iterations 4 and eulerdamp off too)
+NOT_A_DRAW = {"cheetah-run": "200 settling steps with the JAX env's physics (MJX float32)"}
 REDRAWN = {"BallInCup", "FingerSpin", "FingerTurnEasy", "FingerTurnHard", "HumanoidRun", "HumanoidStand",
            "HumanoidWalk", "QuadrupedRun", "QuadrupedWalk"}  # (quadruped: raised until nothing touches)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.compare import compare, config_hash, read_eval_csv
 from harness.config import load_config
 from harness.official_results import available_tasks, data_dir, load_official, official_curve, read_results_csv
 from harness.runlog import RunLog
+from harness.stats import iqm_stratified_ci, probability_of_improvement, welch_tost
 from harness.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,7 +152,8 @@ def test_the_data_files_ship_with_the_package() -> None:
     models = [f for f in files if f.startswith("data/official_tasks/")]
     dm_models = [f for f in files if f.startswith("data/dm_control_tasks/")]
     assert len(results) == sum(spec.official for spec in TASKS.values()) + 2  # + README.md, LICENSE.official
-    assert len(models) == 6 + 2 and len(dm_models) == 1 + 2  # quadruped.xml + README.md, LICENSE.dm_control
+    # dm_control's task models: quadruped and the 13 domains of physics=dm_control, + README.md, LICENSE.dm_control
+    assert len(models) == 6 + 2 and len(dm_models) == 14 + 2
     assert len(files) == len(results) + len(models) + len(dm_models)
     for name in files:
         assert any(fnmatch.fnmatch(name, pat.replace("**/", "*/")) for pat in patterns), name
@@ -208,6 +211,80 @@ def test_a_real_difference_is_distinguishable(tmp_path: Path) -> None:
     (test,) = compare(runs, tmp_path / "out").tests
     assert test.welch_p < 0.05 and test.mwu_p < 0.05
     assert "the backends are **distinguishable at alpha=0.05" in (tmp_path / "out" / "learning.md").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Equivalence (TOST), IQM and probability of improvement
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_tost_on_final_return_and_auc_with_a_relative_margin(two_backends: list[Path], tmp_path: Path) -> None:
+    (test,) = compare(two_backends, tmp_path / "out", margin="5%").tests
+    x = np.array([torch_returns(s)[-1] for s in SEEDS])
+    y = np.array([jax_returns(s)[-1] for s in SEEDS])
+    eq = test.equivalence
+    assert eq is not None and eq.margin == pytest.approx(50.0)  # 5 % of [0, 500 x 2]: the official episodes
+    assert "5 % of the return range [0, 1000]" in eq.margin_note
+    ref = welch_tost(x, y, 50.0)
+    assert (eq.final.p_lower, eq.final.p_upper, eq.final.ci_low) == (
+        pytest.approx(ref.p_lower), pytest.approx(ref.p_upper), pytest.approx(ref.ci_low))
+    # AUC by hand: the trapezoid over env steps 0..3000 of each seed, divided by 3000
+    t_auc = [np.trapezoid(torch_returns(s), STEPS) / 3000 for s in SEEDS]
+    j_auc = [np.trapezoid(jax_returns(s), STEPS) / 3000 for s in SEEDS]
+    np.testing.assert_allclose(eq.torch_auc, t_auc)
+    np.testing.assert_allclose(eq.jax_auc, j_auc)
+    assert eq.auc is not None and eq.auc.diff == pytest.approx(np.mean(t_auc) - np.mean(j_auc))
+    assert eq.auc_steps == (0, 3000, 4)
+    # verdicts follow the 90 % CIs: final diff CI vs +-50, and the AUC's
+    for t in (eq.final, eq.auc):
+        inside = -50 < t.ci_low and t.ci_high < 50
+        assert t.equivalent == inside
+    md = (tmp_path / "out" / "learning.md").read_text()
+    assert f"**{eq.final.verdict(2)}**" in md and f"**{eq.auc.verdict(2)}**" in md
+    assert "90 % CI [" in md and "H0: diff <= -50" in md and "declared before the data" in md
+    js = json.loads((tmp_path / "out" / "learning.json").read_text())
+    (row,) = js["tests"]
+    assert js["margin"] == "5%" and row["equivalence"]["final_return"]["equivalent"] == eq.final.equivalent
+    assert row["equivalence"]["final_return"]["p_upper"] == pytest.approx(ref.p_upper)
+    assert row["torch_returns"] == x.tolist()
+
+
+def test_an_absolute_margin_decides_equivalence_both_ways(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path / f"t{s}", "torch", s, torch_returns(s)) for s in SEEDS]
+    runs.append(make_seeds_run(tmp_path / "j", lambda s: [r + 0.1 * s for r in torch_returns(s)]))
+    wide = compare(runs, tmp_path / "a", margin=40).tests[0].equivalence
+    narrow = compare(runs, tmp_path / "b", margin="0.05").tests[0].equivalence
+    assert wide is not None and narrow is not None
+    # jax = torch + 0.1 seed: the difference of the means is -0.3; the seeds' spread gives a 90 % CI of about +-13
+    assert wide.margin == 40.0 and wide.final.equivalent and wide.auc is not None and wide.auc.equivalent
+    assert wide.final.diff == pytest.approx(-0.3) and "(absolute)" in wide.margin_note
+    assert "**equivalent within ±40.00**" in (tmp_path / "a" / "learning.md").read_text()
+    assert not narrow.final.equivalent and not narrow.auc.equivalent
+    assert "not shown equivalent within ±0.05" in (tmp_path / "b" / "learning.md").read_text()
+
+
+def test_iqm_and_probability_of_improvement_are_reported(two_backends: list[Path], tmp_path: Path) -> None:
+    (test,) = compare(two_backends, tmp_path / "out").tests
+    x = np.array([torch_returns(s)[-1] for s in SEEDS])
+    y = np.array([jax_returns(s)[-1] for s in SEEDS])
+    assert test.torch_iqm == pytest.approx(iqm_stratified_ci(x)) and test.jax_iqm == pytest.approx(iqm_stratified_ci(y))
+    assert test.improvement == pytest.approx(probability_of_improvement(x, y))
+    assert test.improvement[0] == pytest.approx(stats.mannwhitneyu(x, y).statistic / 25)
+    md = (tmp_path / "out" / "learning.md").read_text()
+    assert f"P(torch > jax) = {test.improvement[0]:.2f}" in md
+    assert "Equivalence (TOST): not tested, no margin declared" in md and test.equivalence is None
+    assert json.loads((tmp_path / "out" / "learning.json").read_text())["tests"][0]["equivalence"] is None
+
+
+def test_cli_compare_passes_the_margin(two_backends: list[Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cli_margin"
+    assert cli(["compare", *map(str, two_backends), "--margin", "10%", "--out", str(out)]) == 0
+    assert "±100 = 10 % of the return range [0, 1000]" in (out / "learning.md").read_text()
+    for bad, message in (("abc", "is not a number"), ("0", "must be a positive return"),
+                         ("150%", "must be a positive return or a percentage in \\(0 %")):
+        assert cli(["compare", *map(str, two_backends), "--margin", bad, "--out", str(tmp_path / "bad")]) == 2
+        assert re.search(f"margin '{re.escape(bad)}' {message}", capsys.readouterr().err)
+    assert not (tmp_path / "bad").exists()  # nothing written for a bad margin
 
 
 def test_png_is_written_with_and_without_official(two_backends: list[Path], tmp_path: Path) -> None:
@@ -308,7 +385,7 @@ def test_other_configs_and_tasks_are_separate_groups(tmp_path: Path) -> None:
     labels = {g.label for g in result.groups if g.task == "cartpole-balance"}
     assert any("horizon=3" in label for label in labels) and any("horizon=5" in label for label in labels)
     names = sorted(p.name for p in result.files)
-    assert names == ["learning.md", "learning_cartpole-balance.png", "learning_walker-walk.png"]
+    assert names == ["learning.json", "learning.md", "learning_cartpole-balance.png", "learning_walker-walk.png"]
     md = (tmp_path / "out" / "learning.md").read_text()
     assert "## walker-walk" in md and "Configs differ in: `horizon`" in md
 
