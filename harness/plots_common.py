@@ -7,7 +7,6 @@ them; config.json is read as plain JSON so that old run folders still plot.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -20,7 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+from harness.fsutil import require_inside
 from harness.runlog import CONFIG_FILE
+from harness.safe_json import read_json
 
 DPI = 110
 
@@ -38,10 +39,12 @@ def slug(label: str) -> str:
 
 
 def read_config_json(run_dir: Path) -> dict[str, Any]:
-    """config.json of a run folder as plain JSON ({} when missing or unreadable)."""
+    """config.json of a run folder as plain JSON ({} when missing or unreadable; a link out of the folder is a
+    ValueError)."""
+    path = require_inside(run_dir, Path(run_dir) / CONFIG_FILE)
     try:
-        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+        data = read_json(path, "run config")
+    except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 

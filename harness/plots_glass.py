@@ -23,6 +23,7 @@ Pictures:
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from harness.fsutil import require_inside
 from harness.plots_common import cluster_colors, env_step_axis, read_config_json, run_title, save_figure
 from harness.runlog import GLASS_DIR
 
@@ -69,7 +71,7 @@ def list_dumps(run_dir: Path) -> list[Dump]:
     for path in (run_dir / GLASS_DIR).glob("step_*.npz"):
         match = _DUMP_NAME.fullmatch(path.name)
         if match:
-            found.append((int(match.group(1)), path))
+            found.append((int(match.group(1)), require_inside(run_dir, path)))
     if not found:
         return []
     repeat = read_config_json(run_dir).get("action_repeat")
@@ -80,12 +82,20 @@ def list_dumps(run_dir: Path) -> list[Dump]:
 
 
 def read_matrices(path: Path, keys: tuple[str, ...] = MATRICES) -> dict[str, np.ndarray]:
-    """The arrays `keys` of a dump; ValueError naming the file when one is missing."""
-    with np.load(path) as data:
-        missing = [k for k in keys if k not in data]
-        if missing:
-            raise ValueError(f"{str(path)!r} lacks the Glass matrices {missing}")
-        return {k: np.asarray(data[k], dtype=float) for k in keys}
+    """The arrays `keys` of a dump, read as data (`allow_pickle=False`: an array of Python objects is refused, never
+    unpickled); ValueError naming the file when one is missing or the file is not a NumPy .npz of numbers."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k], dtype=float) for k in keys if k in data}
+    except (ValueError, TypeError) as exc:  # an object array (would need unpickling), a bare .npy, text, ...
+        raise ValueError(f"Glass dump {str(path)!r} is not an .npz of numeric arrays ({exc}); it was not "
+                         "unpickled") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"Glass dump {str(path)!r} is truncated or corrupt: {exc}") from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks the Glass matrices {missing}")
+    return arrays
 
 
 def check_dumps(run_dir: Path) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -34,8 +35,9 @@ import numpy as np
 
 from harness.checkpoints import read_latest
 from harness.config import Config, config_from_dict
-from harness.fsutil import atomic_file, atomic_write_text
+from harness.fsutil import atomic_file, atomic_write_text, check_links, require_inside
 from harness.loggers import open_sinks, require_installed, scalars_of
+from harness.safe_json import read_json
 
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
 GLASS_ACTIVE = "glass_active"
@@ -62,10 +64,9 @@ def read_config(run_dir: str | Path) -> Config:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise ValueError(f"{str(run_dir)!r} is not a run folder (no {CONFIG_FILE})")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    data = read_json(require_inside(run_dir, path), "run config")
+    if not isinstance(data, dict):
+        raise ValueError(f"{str(path)!r} is not a run config: it holds no JSON object")
     data.pop("_meta", None)
     return config_from_dict(data)
 
@@ -75,6 +76,8 @@ class RunLog:
 
     def __init__(self, run_dir: str | Path, cfg: Config, resume: bool = False, overwrite: bool = False):
         self.dir = Path(run_dir)
+        require_writable_folder(self.dir)
+        check_links(self.dir)  # rows appended through a link would land outside the run folder
         if is_run_dir(self.dir) and not resume:
             if not overwrite:
                 raise ValueError(
@@ -184,6 +187,23 @@ class RunLog:
         return path
 
 
+def require_writable_folder(run_dir: Path) -> None:
+    """Refuse a run folder path that is an existing file, or a folder (or, when it does not exist yet, the nearest
+    existing folder above it) that this process may not write in: a ValueError sentence, nothing created."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"run folder {str(run_dir)!r} is an existing file, not a folder; give --run-dir a new or "
+                         "existing folder")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"run folder {str(run_dir)!r} cannot be created: {str(existing)!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == run_dir else f" (it would be created in {str(existing)!r})"
+        raise ValueError(f"run folder {str(run_dir)!r} is not writable{where}: this user may not write there; give "
+                         "--run-dir a folder you can write in")
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
@@ -211,7 +231,7 @@ def read_metrics(run_dir: str | Path, kind: str | None = None) -> list[dict[str,
     if not path.exists():
         return []
     rows = []
-    lines = path.read_text().splitlines()
+    lines = require_inside(run_dir, path).read_text().splitlines()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -221,6 +241,10 @@ def read_metrics(run_dir: str | Path, kind: str | None = None) -> list[dict[str,
             if i == len(lines) - 1:
                 continue
             raise ValueError(f"{str(path)!r} line {i + 1} is not valid JSON") from None
+        except RecursionError:
+            raise ValueError(f"{str(path)!r} line {i + 1} is nested too deeply to be read as JSON") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{str(path)!r} line {i + 1} is not a JSON object")
         if kind is None or row.get("kind") == kind:
             rows.append(row)
     return rows

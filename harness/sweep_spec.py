@@ -259,6 +259,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise SweepSpecError(f"sweep file {source!r} does not exist") from None
     except yaml.YAMLError as exc:
         raise _fail(source, f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise _fail(source, "nested too deeply to be a sweep file") from None
     if not isinstance(data, dict):
         raise _fail(source, "must hold a mapping (name, tasks, grid, ...)")
     unknown = [k for k in data if k not in SPEC_KEYS]

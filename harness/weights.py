@@ -144,12 +144,20 @@ def load_weights(path: str | Path) -> Canonical:
         raise ValueError(f"weights file {str(path)!r} does not exist")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(path, allow_pickle=False) as data:  # data only: object arrays are refused, not unpickled
                 return {k: data[k] for k in data.files}
         if path.suffix == ".safetensors":
             from safetensors.numpy import load_file
 
             return dict(load_file(str(path)))
+    except ValueError as exc:  # NumPy refuses object arrays and non-.npz files instead of unpickling them
+        if "Object arrays" in str(exc):
+            raise ValueError(f"weights file {str(path)!r} holds arrays of pickled Python objects, which could run code "
+                             "when loaded; it was refused unread (canonical weights are arrays of numbers)") from None
+        if "pickled" in str(exc):
+            raise ValueError(f"weights file {str(path)!r} is corrupt or truncated: it is not an .npz archive (it was "
+                             "not unpickled)") from None
+        raise ValueError(f"weights file {str(path)!r} is corrupt or truncated: {exc}") from None
     except Exception as exc:  # zip/header errors differ by format; report them uniformly
         raise ValueError(f"weights file {str(path)!r} is corrupt or truncated: {exc}") from None
     raise ValueError(f"weights file {str(path)!r} must end in .npz or .safetensors")

@@ -4,6 +4,10 @@ One checkpoint = a folder `checkpoints/step_<agent_step>/` holding `state/` (the
 of one seed, written by orbax: agent parameters, target, Adam states, RunningScale, planner warm start,
 env states, replay buffer, keys, counters) and `meta.json` (config, loop counters), then `latest.json`
 (harness). Orbax writes into a temporary folder and renames it when complete.
+
+Reading one runs no code from the files: meta.json is parsed as JSON (harness/safe_json.py), and orbax reads
+state/ as JSON metadata, msgpack and TensorStore array chunks (numbers only; no pickle anywhere on its restore
+path); `harness.checkpoints.read_latest` refuses links that lead out of the run folder.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from harness.checkpoints import (
     write_latest,
 )
 from harness.config import Config, config_from_dict
+from harness.safe_json import read_json
 
 FORMAT = "tdmpc-parity/jax/1"
 STATE, META = "state", "meta.json"
@@ -58,10 +63,10 @@ def load(run_dir: str | Path, cfg: Config, template: Any) -> tuple[Any, dict[str
     if info.get("backend") != "jax":
         raise CheckpointError(f"checkpoint {str(folder)!r} was written by the {info.get('backend')} backend")
     try:
-        meta = json.loads((folder / META).read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{str(folder / META)!r} is truncated or corrupt: {exc}") from None
-    if meta.get("format") != FORMAT:
+        meta = read_json(folder / META, "checkpoint metadata")
+    except ValueError as exc:
+        raise CheckpointError(f"{exc} (truncated or corrupt)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{str(folder / META)!r} is not a {FORMAT} checkpoint")
     saved = config_from_dict(meta["config"])
     check_same_run(saved, cfg, folder)

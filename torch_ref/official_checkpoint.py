@@ -1,7 +1,7 @@
 """Read and write checkpoints of the official TD-MPC2 code (nicklashansen/tdmpc2), single-task state models.
 
 The official `agent.save` writes `torch.save({"model": world_model.state_dict()}, path)`; its loader accepts
-that dict or a bare state_dict (shared/notes/official_checkpoint_format.md). Our `WorldModel.state_dict()`
+that dict or a bare state_dict (both are read here). Our `WorldModel.state_dict()`
 ("canonical" names below) already uses the official names, except the target ensemble:
 
     canonical `_target_Qs.params.{i}.*`   <->   official (current) `_target_Qs_params.{i}.*`
