@@ -369,10 +369,11 @@ def extra_info_fn(cfg: Config, bench_profile: BenchProfile, *, bench: str, devic
 
 
 def runtime_settings(cfg: Config) -> dict[str, Any]:
-    """Optional extra_info fields (outside the versioned schema) that shape a record's speed: the MJX physics
-    implementation (JAX records), XLA flags and JAX's GPU allocator settings (read from the environment,
+    """Optional extra_info fields (outside the versioned schema) that shape a record's speed: the physics
+    (`dm_control`: the official tasks' models; `playground`: MuJoCo Playground's), the MJX implementation (JAX
+    records), XLA flags and JAX's GPU allocator settings (read from the environment,
     which bench/conftest.py sets before JAX starts)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"physics": getattr(cfg, "physics", "playground" if cfg.backend == "jax" else "dm_control")}
     if cfg.backend == "jax":
         out["mjx_impl"] = cfg.mjx_impl
         for key in XLA_ENV:
@@ -395,7 +396,7 @@ def config_for(bench_profile: BenchProfile, sizes: BenchSizes, backend: str, pro
 
 
 def _physics_key(cfg: Config) -> tuple[Any, ...]:
-    return (cfg.task, cfg.episode_length, cfg.action_repeat, cfg.mjx_impl)
+    return (cfg.task, cfg.episode_length, cfg.action_repeat, cfg.mjx_impl, getattr(cfg, "physics", None))
 
 
 _MJX_ENVS: dict[tuple[Any, ...], Any] = {}

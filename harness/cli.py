@@ -1,11 +1,14 @@
-"""The console command `tdmpc-parity`: train, info, plot, compare, report, parity, bench and the CPU quick check.
+"""The console command `tdmpc-parity`: train, eval, sweep, info, keys, tasks, plot, compare, report, parity, bench
+and the CPU quick check.
 
-Backends are imported only when a command needs one; a missing backend is one clear sentence.
+Backends are imported only when a command needs one; a missing backend is one clear sentence. A refused input is
+one line on stderr (exit code 2); `--debug` (or TDMPC_PARITY_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import json
@@ -50,22 +53,32 @@ PASSTHROUGH = ("parity", "bench")  # subcommands that hand unknown arguments to 
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows `(default: X)`, except where X is None or empty (those helps say the effective default themselves)."""
+    """Shows `(default: X)` once: not where X is None or empty, nor where the help already says its default."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None or action.default == []:
-            return action.help or ""
+        text = action.help or ""
+        flag = isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction)  # off unless given
+        if flag or action.default is None or action.default == [] or "default:" in text or "default path:" in text:
+            return text
         return super()._get_help_string(action)
 
 
-def _task_table() -> str:
-    """The epilog of `train`/`info`: every task and the backends that run it (no JAX env: torch only)."""
-    lines = ["tasks (backends that run them; * = not in the official TD-MPC2 results; + = a custom task of the "
-             "official repository):"]
+def task_rows() -> list[tuple[str, str, str, str]]:
+    """(task, backends, official results, note) of every task, sorted by name."""
+    rows = []
     for name, spec in sorted(TASKS.items()):
-        backends = "torch, jax" if spec.playground is not None else "torch only"
-        marks = ("" if spec.official else " *") + (" +" if spec.custom else "")
-        lines.append(f"  {name:<23} {backends}{marks}")
+        backends = "torch, jax" if spec.playground is not None else "torch"
+        notes = (["custom task of the official repository"] if spec.custom else []) + ([spec.note] if spec.note else [])
+        rows.append((name, backends, "yes" if spec.official else "no", "; ".join(notes)))
+    return rows
+
+
+def task_table() -> str:
+    """`tdmpc-parity tasks`: one line per task, then the official custom tasks that are not supported."""
+    rows = [("task", "backends", "official results", "note"), *task_rows()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    lines.append("")
     lines.append("not supported (custom tasks of the official repository without official results): "
                  + ", ".join(sorted(UNSUPPORTED)))
     return "\n".join(lines)
@@ -80,16 +93,17 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None,
                    help=f"torch or jax (default: {DEFAULTS['backend']}, or the --config file's backend)")
     p.add_argument("--task", default=None,
-                   help=f"official task name, see the list below (default: {DEFAULTS['task']}, "
-                        "or the --config file's task)")
+                   help=f"official task name; `tdmpc-parity tasks` lists them with the backends that run each "
+                        f"(default: {DEFAULTS['task']}, or the --config file's task)")
     p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULTS["profile"], help=_profile_help())
     p.add_argument("--config", default=None, metavar="YAML",
-                   help="YAML file (or a run's config.json) of key: value overrides (default: none)")
+                   help="YAML file (or a run's config.json) of key: value overrides, or the name of one in the "
+                        "repository's configs/ folder, e.g. tiny (default: none)")
     p.add_argument("--glass", default=None, metavar="PRESET",
                    help=f"Glass preset: {', '.join(GLASS_PRESETS)} (default: off, or the --config file's glass)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. model_size=1; they may stand anywhere after the subcommand "
-                        "(default: none)")
+                   help="config overrides, e.g. model_size=1; they may stand anywhere after the subcommand; "
+                        "`tdmpc-parity keys` lists every key (default: none)")
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
@@ -102,7 +116,16 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
     if args.glass is not None:
         values["glass"] = args.glass
     values.update(extra or {})
-    return load_config(args.profile, args.config, args.overrides, values)
+    return load_config(args.profile, config_path(args.config), args.overrides, values)
+
+
+def config_path(name: str | None) -> str | None:
+    """A --config value: a file as given, else `configs/<name>.yaml` of the checkout when that exists (so
+    `--config tiny` is configs/tiny.yaml); a name that is neither is passed on (load_config says it is missing)."""
+    if name is None or Path(name).exists():
+        return name
+    named = repo_root() / "configs" / f"{name}.yaml"
+    return str(named) if "/" not in name and named.is_file() else name
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -118,6 +141,119 @@ def cmd_info(args: argparse.Namespace) -> int:
         out["glass"] = cfg.to_dict()["glass"]
     print(json.dumps(out, indent=2))
     return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Every config key (type, default, doc) whose name holds PATTERN or matches it as a glob."""
+    from harness.config_keys import all_keys, match_keys, render_text, suggest
+
+    keys = all_keys()
+    found = match_keys(keys, args.pattern)
+    if not found:
+        close = suggest(args.pattern, [k.name for k in keys])
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise CLIError(f"no config key matches {args.pattern!r}{hint} (`tdmpc-parity keys` lists all "
+                       f"{len(keys)}; a pattern is a substring, or a glob such as 'glass.*')")
+    print(render_text(found))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    print(task_table())
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The start banner of `train`
+# ----------------------------------------------------------------------------------------------------------
+
+CPU_DAYS_STEPS = 1_000_000  # agent steps from which the official model on a CPU is a matter of days
+
+
+def model_label(cfg: Config) -> str:
+    """`5M (model_size=5)`, `the 5M preset's architecture`, or the widths of a custom model."""
+    from harness.config import MODEL_SIZE
+
+    if cfg.model_size is not None:
+        return f"{cfg.model_size}M preset (model_size={cfg.model_size})"
+    for size, arch in MODEL_SIZE.items():
+        if all(getattr(cfg, k) == v for k, v in {"num_q": 5, **arch}.items()):
+            return f"the {size}M preset's architecture" + (" (the official default)" if size == 5 else "")
+    return (f"custom (enc_dim={cfg.enc_dim}, mlp_dim={cfg.mlp_dim}, latent_dim={cfg.latent_dim}, "
+            f"num_enc_layers={cfg.num_enc_layers}, num_q={cfg.num_q})")
+
+
+def is_official_model(cfg: Config) -> bool:
+    """The official default model: the 5M preset's widths and 5 Q heads."""
+    from harness.config import MODEL_SIZE
+
+    return all(getattr(cfg, k) == v for k, v in {"num_q": 5, **MODEL_SIZE[5]}.items())
+
+
+def parameter_count(cfg: Config) -> int:
+    """Learnable parameters of the world model (harness/flops.py, no target Qs) plus Glass's prototypes and
+    assignment logits: N*D + N*K."""
+    from harness.flops import param_counts
+
+    g = cfg.glass
+    return param_counts(cfg)["total"] + (g.num_prototypes * (cfg.latent_dim + g.num_clusters) if g.enabled else 0)
+
+
+def first_eval_step(cfg: Config) -> int | None:
+    """Agent step of the first evaluation after the untrained one at step 0: the first episode end (every
+    episode_length vector steps) whose agent_step // eval_freq > 0 (harness/schedule.py); None when the run ends
+    before it."""
+    import math
+
+    per_episode = cfg.episode_length * cfg.n_envs
+    step = math.ceil(cfg.eval_freq / per_episode) * per_episode
+    last = math.ceil(cfg.steps / cfg.n_envs) * cfg.n_envs
+    return step if step <= last else None
+
+
+def compute_device(cfg: Config) -> str:
+    """Where the run computes, as the backend will choose it: cpu, cuda/gpu, ... (the backend is imported already)."""
+    if cfg.backend == "torch":
+        import torch
+
+        if cfg.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return cfg.device
+    import jax
+
+    return jax.default_backend()
+
+
+def train_banner(cfg: Config, run_dir: Path, device: str, seeds: list[int] | None = None,
+                 resume: bool = False) -> list[str]:
+    """What a run is about to do, in a few lines: backend and device, task and physics, model and parameters,
+    steps, the first evaluation, the run folder; on a CPU with the official model and >= 1M steps, that it takes
+    days."""
+    physics = getattr(cfg, "physics", None)
+    repeat = cfg.action_repeat
+    lines = [f"tdmpc-parity train: {cfg.backend} on {device}, task {cfg.task}"
+             + (f", physics {physics}" if physics else "")
+             + (f", seeds {', '.join(map(str, seeds))}" if seeds and len(seeds) > 1 else f", seed {cfg.seed}")
+             + (" (resumed)" if resume else ""),
+             f"  model: {model_label(cfg)}, {parameter_count(cfg) / 1e6:.2f}M parameters"
+             + (f", Glass {cfg.glass.preset}" if cfg.glass.enabled else ""),
+             f"  steps: {cfg.steps:,} agent steps = {cfg.steps * repeat:,} env steps (action_repeat {repeat}, "
+             f"{cfg.n_envs} env{'s' if cfg.n_envs > 1 else ''}); seed phase {cfg.seed_steps:,} agent steps"]
+    first = first_eval_step(cfg)
+    later = (f"first at agent step {first:,} (env step {first * repeat:,}), then every {cfg.eval_freq:,} agent steps"
+             if first is not None else f"no later one (the run ends before the first episode end at or after "
+                                       f"agent step {cfg.eval_freq:,})")
+    episodes = f"{cfg.eval_episodes} episode{'s' if cfg.eval_episodes > 1 else ''}"
+    lines.append(f"  evaluation ({episodes}): agent step 0 (untrained), {later}")
+    lines.append(f"  run folder: {run_dir}")
+    if device == "cpu" and is_official_model(cfg) and cfg.steps >= CPU_DAYS_STEPS:
+        lines.append(f"  note: the official 5M model for {cfg.steps:,} agent steps takes days on a CPU; for a quick "
+                     "run use --config tiny and/or --steps 20000")
+    return lines
+
+
+def print_banner(cfg: Config, run_dir: Path, seeds: list[int] | None = None, resume: bool = False) -> None:
+    print("\n".join(train_banner(cfg, run_dir, compute_device(cfg), seeds, resume)), flush=True)
 
 
 def _default_run_dir(cfg: Config, seeds: list[int]) -> Path:
@@ -150,8 +286,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if given:
             cfg = load_config(cfg.profile, None, None, {**_saved_values(cfg), **given})
         mod = backend_module(cfg.backend, "train")
+        seeds = [int(d.name[5:]) for d in seed_dirs] if multi else [cfg.seed]
+        print_banner(cfg, Path(args.resume), seeds, resume=True)
         if multi:  # a --seeds run: RUN_DIR/seed_<s>/ per seed
-            seeds = [int(d.name[5:]) for d in seed_dirs]
             return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress,
                                    max_seconds=budget)
         return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress, max_seconds=budget)
@@ -164,10 +301,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, extra)
     seeds = seeds or [cfg.seed]
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
+    if len(seeds) > 1 and cfg.backend != "jax":
+        raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
     mod = backend_module(cfg.backend, "train")
+    print_banner(cfg, run_dir, seeds)
     if len(seeds) > 1:
-        if cfg.backend != "jax":
-            raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
         return mod.train_seeds(cfg, seeds, run_dir, overwrite=args.overwrite, progress=not args.no_progress,
                                max_seconds=budget)
     return mod.train(cfg, run_dir, overwrite=args.overwrite, progress=not args.no_progress, max_seconds=budget)
@@ -216,7 +354,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     paths = [Path(d) for d in args.run_dirs]
     out = Path(args.out) if args.out else paths[0].resolve().parent / "compare"
-    result = compare(paths, out, official=args.official)
+    result = compare(paths, out, official=args.official, margin=args.margin)
     for path in result.files:
         print(path)
     for group in result.groups:
@@ -271,6 +409,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return run_sweep(spec, out, address=args.address, num_cpus=args.num_cpus)
 
 
+def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
+    """A trusted run folder's old (pickled) torch checkpoints in the safe format (harness/checkpoint_convert.py)."""
+    from harness.checkpoint_convert import main as convert_main
+
+    return convert_main([args.run_dir])
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness import report
 
@@ -319,17 +464,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return _pytest("bench", argv)
 
 
+CHECK_ROOT = "check-results"  # `check` writes into CHECK_ROOT/<UTC timestamp>/ of the current folder by default
+
+
+def check_results_dir(given: str | None) -> Path:
+    """The folder of one `check`: --results as given (the tracked results/ only when named), else a new
+    `check-results/<YYYYmmdd-HHMMSS>Z/` in the current folder (a second one in the same second gets `-2`, ...)."""
+    if given is not None:
+        return Path(given)
+    stamp = time.strftime("%Y%m%d-%H%M%SZ", time.gmtime())
+    path, n = Path(CHECK_ROOT) / stamp, 1
+    while path.exists():
+        n += 1
+        path = Path(CHECK_ROOT) / f"{stamp}-{n}"
+    return path
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """The CPU quick start: parity suite (+ its report), a short benchmark of both backends, the report."""
+    """The CPU quick start: parity suite (+ its report), a short benchmark of both backends, the report; all three
+    write into one folder (check_results_dir)."""
     for suite in ("parity", "bench"):  # both folders must be there before anything runs
         suite_dir(suite)
+    results = check_results_dir(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    print(f"check: writing into {results}", flush=True)
     steps = [
-        ("parity", cmd_parity(argparse.Namespace(out=args.results, pytest_args=[]))),
+        ("parity", cmd_parity(argparse.Namespace(out=str(results), pytest_args=[]))),
     ]
-    steps.append(("bench", cmd_bench(argparse.Namespace(profile="cpu", results=args.results, pytest_args=[]))))
-    steps.append(("report", cmd_report(argparse.Namespace(results_dir=args.results, out=None, no_charts=False))))
+    steps.append(("bench", cmd_bench(argparse.Namespace(profile="cpu", results=str(results), pytest_args=[]))))
+    steps.append(("report", cmd_report(argparse.Namespace(results_dir=str(results), out=None, no_charts=False))))
     failed = [name for name, rc in steps if rc != 0]
-    print(f"check: {'FAILED: ' + ', '.join(failed) if failed else 'parity, bench and report all succeeded'}")
+    print(f"check: {'FAILED: ' + ', '.join(failed) if failed else 'parity, bench and report all succeeded'}; "
+          f"results in {results}")
     return 1 if failed else 0
 
 
@@ -338,15 +504,62 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------------------
 
 
+class VersionAction(argparse.Action):
+    """`--version`: the package version and the git commit of the checkout (computed only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """`tdmpc-parity 0.1.0 (commit abc1234)`; `unknown commit` outside a git checkout or without git."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("tdmpc-parity")
+    except PackageNotFoundError:
+        ver = "(version unknown: not installed)"
+    return f"tdmpc-parity {ver} ({git_commit(repo_root())})"
+
+
+def git_commit(root: Path) -> str:
+    """`commit <short hash>` (+ `, modified` when tracked files differ) of the checkout at `root`, else
+    `unknown commit`."""
+    if not (root / ".git").exists():
+        return "unknown commit"
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown commit"
+    if head.returncode != 0 or not head.stdout.strip():
+        return "unknown commit"
+    return f"commit {head.stdout.strip()}" + (", modified" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+DEBUG_ENV = "TDMPC_PARITY_DEBUG"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tdmpc-parity", description=__doc__, formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(prog="tdmpc-parity", description=__doc__, formatter_class=HelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("--version", action=VersionAction, help="print the version and git commit, then exit")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="`tdmpc-parity COMMAND --help` lists its options")
 
     def add(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+        kw.setdefault("allow_abbrev", False)  # `--step 10` is refused, not taken for --steps
         return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter, **kw)
 
-    p = add("train", "train an agent (progress bar, metrics in a run folder)", epilog=_task_table())
+    p = add("train", "train an agent (progress bar, metrics in a run folder)")
     _config_args(p)
     p.add_argument("--steps", type=int, default=None,
                    help=f"agent steps (env steps = steps x action_repeat) (default: {DEFAULTS['steps']}, or the "
@@ -371,12 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "with --resume) (default: none, run all --steps)")
     p.set_defaults(func=cmd_train)
 
-    p = add("info", "print the resolved config and parameter counts as JSON", epilog=_task_table())
+    p = add("info", "print the resolved config and parameter counts as JSON")
     _config_args(p)
     p.set_defaults(func=cmd_info)
 
-    p = add("profile", "where a training iteration's time goes: act, env physics, buffer, updates, other",
-            epilog=_task_table())
+    p = add("profile", "where a training iteration's time goes: act, env physics, buffer, updates, other")
     _config_args(p)
     p.add_argument("--iterations", type=int, default=20,
                    help="timed iterations per stage (JAX: warm calls per stage program) (default: 20)")
@@ -386,6 +598,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-save", action="store_true", help="print the table only")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_profile)
+
+    p = add("keys", "list the config keys (key=value overrides, --config files, sweep files): type, default, doc")
+    p.add_argument("pattern", nargs="?", default=None, metavar="PATTERN",
+                   help="only the keys whose name holds PATTERN, or matches it as a glob, e.g. glass.* "
+                        "(default: every key)")
+    p.set_defaults(func=cmd_keys)
+
+    p = add("tasks", "list the tasks: the backends that run each, whether official results exist, notes")
+    p.set_defaults(func=cmd_tasks)
 
     p = add("plot", "draw Glass diagnostics, assignment timelines, S/P/A heatmaps, training scalars and eval "
                      "curves of run folders")
@@ -399,17 +620,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--official", action="store_true", help="overlay the official TD-MPC2 curve (shipped data)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
+    p.add_argument("--margin", default=None, metavar="DELTA",
+                   help="equivalence margin of the TOST, declared before looking at the data: 10%% = 10 %% of the "
+                        "return range [0, episode_length x action_repeat], or an absolute return such as 25")
     p.set_defaults(func=cmd_compare)
 
-    p = add("eval", "evaluate a run folder, weights file or official checkpoint; video, Glass overlay, gallery",
-            epilog=_task_table())
+    p = add("eval", "evaluate a run folder, weights file or official checkpoint; video, Glass overlay, gallery")
     p.add_argument("source", metavar="SOURCE",
                    help="a run folder (its newest checkpoint or model.npz), a canonical weights file (.npz, "
                         ".safetensors) or an official TD-MPC2 checkpoint (needs --task)")
     p.add_argument("--backend", choices=sorted(BACKEND_MODULES), default=None,
                    help="torch or jax (default: the run's backend; torch for a file outside a run folder)")
-    p.add_argument("--task", default=None, help="the task of a weights file or official checkpoint (default: the "
-                                                "run's task; required for a file outside a run folder)")
+    p.add_argument("--task", default=None, help="the task of a weights file or official checkpoint (`tdmpc-parity "
+                                                "tasks` lists them) (default: the run's task; required for a file "
+                                                "outside a run folder)")
     p.add_argument("--config", default=None, metavar="YAML",
                    help="config of a weights file outside a run folder, e.g. configs/tiny.yaml (default: none)")
     p.add_argument("--glass", default=None, metavar="PRESET",
@@ -452,6 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a sweep whose driver stopped: runs every trial not done, from its checkpoint")
     p.set_defaults(func=cmd_sweep)
 
+    p = add("convert-checkpoint", "convert a run folder's torch checkpoints written by version 0.1 (pickled) to "
+            "the current format, which loads without running code; only for run folders you trust")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (its checkpoints/step_*/state.pt, buffer.pt)")
+    p.set_defaults(func=cmd_convert_checkpoint)
+
     p = add("report", "merge benchmark JSON into REPORT.md and charts")
     p.add_argument("results_dir", nargs="?", default="results", metavar="RESULTS_DIR",
                    help="folder holding <machine>/*.json")
@@ -478,7 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench, pytest_args=[])
 
     p = add("check", "CPU quick start: parity + a short benchmark + the report")
-    p.add_argument("--results", default="results", metavar="DIR", help="results folder of all three steps")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help=f"folder of all three steps: parity.md/.json, the benchmark JSON in DIR/<machine>/, "
+                        f"REPORT.md and its charts (default: a new {CHECK_ROOT}/<UTC YYYYmmdd-HHMMSS>Z/ in the "
+                        "current folder; the repository's tracked results/ only when named)")
     p.set_defaults(func=cmd_check)
     return parser
 
@@ -496,9 +728,40 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
+def split_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Take `--debug` out of argv: before the subcommand, and anywhere (before a `--`) after one that hands no
+    argument to pytest (`parity`/`bench` pass theirs on: pytest has a --debug of its own)."""
+    out, debug, command = [], False, None
+    for i, tok in enumerate(argv):
+        if tok == "--":
+            return [*out, *argv[i:]], debug
+        if tok == "--debug" and (command is None or command not in PASSTHROUGH):
+            debug = True
+            continue
+        if command is None and not tok.startswith("-"):
+            command = tok
+        out.append(tok)
+    return out, debug
+
+
+def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
+
+
+def unknown_error(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """`unrecognized arguments: --step 10; did you mean --steps?` (options are never abbreviated)."""
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    first = next((u.split("=", 1)[0] for u in unknown if u.startswith("--")), None)
+    close = difflib.get_close_matches(first, options, n=1, cutoff=0.6) if first else []
+    hint = f"; did you mean {close[0]}? (options are never abbreviated)" if close else ""
+    return f"unrecognized arguments: {' '.join(unknown)}{hint}"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """argparse, except that `parity` and `bench` hand every argument they do not know to pytest, in order
-    (those after a `--` unread)."""
+    (those after a `--` unread), and that `--debug` may stand after the subcommand too (split_debug)."""
+    argv, debug = split_debug(argv)
     rest, overrides = split_overrides(argv)
     tail: list[str] = []
     if rest and rest[0] in PASSTHROUGH and "--" in rest:
@@ -509,9 +772,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.command in PASSTHROUGH:
         args.pytest_args = [*unknown, *tail]
     elif unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        sub = subparser(parser, args.command)
+        sub.error(unknown_error(sub, unknown))
     if overrides:
         args.overrides = [*getattr(args, "overrides", []), *overrides]
+    args.debug = args.debug or debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     return args
 
 
@@ -520,10 +785,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `tdmpc-parity keys | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except NonFiniteError as exc:
+        if args.debug:
+            raise
         print(f"tdmpc-parity {args.command}: stopped: {exc}", file=sys.stderr)
         return 3
     except (CLIError, ValueError, FileNotFoundError) as exc:
+        if args.debug:
+            raise
         print(f"tdmpc-parity {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

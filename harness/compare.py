@@ -13,10 +13,18 @@ Backend equality, per task and config that exactly one torch group and one jax g
 returns (each seed's return at the last env step that every run of both groups evaluated):
   Welch's t-test (scipy.stats.ttest_ind, equal_var=False) and the Mann-Whitney U test
   (scipy.stats.mannwhitneyu), both two-sided, at alpha = 0.05.
+Backend equivalence, on the same final returns and on each seed's normalised area under the curve (the
+step-weighted mean return over the env steps that every run of both groups evaluated): TOST, two one-sided
+Welch t-tests against a margin ±delta declared before the data (`margin`: "10%" = 10 % of the return range
+[0, episode_length x action_repeat] of the groups' episodes, a DMC reward being at most 1 per control step, so
+10 % of [0, 1000] at the official length; or an absolute return), verdict "equivalent within ±delta" when both
+one-sided p-values are below 0.05 (the 90 % CI of the difference inside the margin). Per backend the IQM of the
+final returns with its stratified-bootstrap 95 % CI and the probability of improvement P(torch > jax) with its
+CI, as defined by Agarwal et al. 2021 (rliable). See docs/statistics.md.
 
 Output (in --out): `learning_<task>.png` per task (one line + shaded CI per group; with --official the
-official TD-MPC2 mean and CI in grey, harness/official_results.py) and `learning.md` (a table per task, the
-tests, the runs of each group).
+official TD-MPC2 mean and CI in grey, harness/official_results.py), `learning.md` (a table per task, the
+tests, the runs of each group) and `learning.json` (the backend tests' numbers).
 """
 
 from __future__ import annotations
@@ -38,7 +46,18 @@ from scipy import stats
 from harness.official_results import available_tasks, official_curve
 from harness.plots import seed_dirs
 from harness.runlog import CONFIG_FILE, CSV_FILES, is_run_dir, read_config
-from harness.stats import CONFIDENCE, Curve, seed_curve
+from harness.stats import (
+    CONFIDENCE,
+    RLIABLE_REPS,
+    TOST_ALPHA,
+    Curve,
+    Tost,
+    iqm_stratified_ci,
+    normalized_auc,
+    probability_of_improvement,
+    seed_curve,
+    welch_tost,
+)
 from harness.tasks import get_task
 
 EVAL_FILE = CSV_FILES["eval"]
@@ -232,8 +251,66 @@ def _set_labels(groups: Sequence[Group]) -> None:
 
 
 @dataclass(frozen=True)
+class Margin:
+    """The equivalence margin as declared: a fraction of the return range (`10%`) or an absolute return."""
+
+    value: float
+    relative: bool  # True: `value` is a fraction of the groups' return range
+
+    def resolve(self, group: Group) -> tuple[float, str]:
+        """(delta in return units, how it was obtained) for `group`'s episodes."""
+        if not self.relative:
+            return self.value, f"±{self.value:g} (absolute)"
+        high = return_range(group)
+        delta = self.value * high
+        return delta, f"±{delta:g} = {100 * self.value:g} % of the return range [0, {high:g}]"
+
+
+def parse_margin(text: str | float | None) -> Margin | None:
+    """`10%` -> 10 % of the return range; `25` -> an absolute return of 25; None -> no margin (no TOST).
+
+    ValueError for anything else, a margin that is not positive, or a percentage of 100 or more."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    relative = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if relative else raw)
+    except ValueError:
+        raise ValueError(f"margin {raw!r} is not a number: give an absolute return such as 25 or a share of the "
+                         "task's return range such as 10%") from None
+    if not (math.isfinite(value) and value > 0) or (relative and value >= 100):
+        raise ValueError(f"margin {raw!r} must be a positive return or a percentage in (0 %, 100 %), e.g. 10%")
+    return Margin(value / 100 if relative else value, relative)
+
+
+def return_range(group: Group) -> float:
+    """The upper end of the group's return range: episode_length x action_repeat control steps, a DMC reward
+    being in [0, 1] per control step (1000 for the official episodes)."""
+    length, repeat = group.config.get("episode_length"), group.config.get("action_repeat")
+    if not (isinstance(length, int) and isinstance(repeat, int)):
+        raise ValueError(f"{group.label}: its config has no integer episode_length and action_repeat, so a "
+                         "margin in % of the return range is undefined; give an absolute margin")
+    return float(length * repeat)
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """TOST on the final returns and on the normalised AUC, IQMs with stratified-bootstrap CIs, P(torch > jax)."""
+
+    margin: float
+    margin_note: str
+    final: Tost
+    auc: Tost | None  # None with fewer than 2 common eval steps
+    auc_steps: tuple[int, int, int] | None  # (first, last, number) of the common eval steps
+    torch_auc: np.ndarray
+    jax_auc: np.ndarray
+
+
+@dataclass(frozen=True)
 class BackendTest:
-    """Welch's t-test and Mann-Whitney U on the final returns of one torch and one jax group."""
+    """Welch's t-test and Mann-Whitney U on the final returns of one torch and one jax group; the IQMs, the
+    probability of improvement and, with a margin, the equivalence tests."""
 
     task: str
     key: str
@@ -244,6 +321,10 @@ class BackendTest:
     welch_p: float
     mwu_u: float
     mwu_p: float
+    torch_iqm: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # IQM, 95 % CI (stratified bootstrap)
+    jax_iqm: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    improvement: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # P(torch > jax), 95 % CI
+    equivalence: Equivalence | None = None  # None: no margin declared
 
     @property
     def testable(self) -> bool:
@@ -256,8 +337,31 @@ def final_step(groups: Sequence[Group]) -> int | None:
     return max(common) if common else None
 
 
-def backend_test(torch_group: Group, jax_group: Group) -> BackendTest | None:
-    """Two-sided Welch's t-test and Mann-Whitney U of the seeds' returns at `final_step` (None: no common step).
+def common_steps(groups: Sequence[Group]) -> list[int]:
+    """The env steps that every run of `groups` evaluated, increasing."""
+    return sorted(set.intersection(*[set(r.steps.tolist()) for g in groups for r in g.runs]))
+
+
+def equivalence(torch_group: Group, jax_group: Group, x: np.ndarray, y: np.ndarray, margin: Margin) -> Equivalence:
+    """TOST of the final returns `x` (torch) and `y` (jax), and of the seeds' normalised AUC over the common
+    eval steps, against the margin resolved for the groups' episodes."""
+    delta, note = margin.resolve(torch_group)
+    steps = common_steps([torch_group, jax_group])
+
+    def aucs(group: Group) -> np.ndarray:
+        return np.array([normalized_auc(np.array(steps), r.returns[np.searchsorted(r.steps, steps)])
+                         for r in group.runs])
+
+    if len(steps) < 2:
+        return Equivalence(delta, note, welch_tost(x, y, delta), None, None, np.array([]), np.array([]))
+    ta, ja = aucs(torch_group), aucs(jax_group)
+    return Equivalence(delta, note, welch_tost(x, y, delta), welch_tost(ta, ja, delta),
+                       (steps[0], steps[-1], len(steps)), ta, ja)
+
+
+def backend_test(torch_group: Group, jax_group: Group, margin: Margin | None = None) -> BackendTest | None:
+    """Two-sided Welch's t-test and Mann-Whitney U of the seeds' returns at `final_step` (None: no common step),
+    the IQMs and P(torch > jax) with their CIs, and with a `margin` the equivalence tests.
 
     With fewer than 2 seeds on a side the statistics are NaN (`testable` is False).
     """
@@ -276,10 +380,12 @@ def backend_test(torch_group: Group, jax_group: Group) -> BackendTest | None:
             t, p_t = float(res.statistic), float(res.pvalue)
         mw = stats.mannwhitneyu(x, y, alternative="two-sided")
         u, p_u = float(mw.statistic), float(mw.pvalue)
-    return BackendTest(torch_group.task, torch_group.key, step, x, y, t, p_t, u, p_u)
+    eq = equivalence(torch_group, jax_group, x, y, margin) if margin is not None else None
+    return BackendTest(torch_group.task, torch_group.key, step, x, y, t, p_t, u, p_u, iqm_stratified_ci(x),
+                       iqm_stratified_ci(y), probability_of_improvement(x, y), eq)
 
 
-def backend_tests(groups: Sequence[Group]) -> list[BackendTest]:
+def backend_tests(groups: Sequence[Group], margin: Margin | None = None) -> list[BackendTest]:
     """A BackendTest for each (task, config) held by exactly one torch group and one jax group."""
     out = []
     for task, key in sorted({(g.task, g.key) for g in groups}):
@@ -287,7 +393,7 @@ def backend_tests(groups: Sequence[Group]) -> list[BackendTest]:
         torch_g = [g for g in same if g.backend == "torch"]
         jax_g = [g for g in same if g.backend == "jax"]
         if len(torch_g) == 1 and len(jax_g) == 1:
-            test = backend_test(torch_g[0], jax_g[0])
+            test = backend_test(torch_g[0], jax_g[0], margin)
             if test is not None:
                 out.append(test)
     return out
@@ -355,7 +461,41 @@ def backend_test_lines(test: BackendTest) -> list[str]:
     mwu = f"Mann-Whitney U (two-sided): U = {test.mwu_u:g}, p = {test.mwu_p:.4g} → {verdict(test.mwu_p)}"
     return [head, "", f"- {welch}", f"- {mwu}",
             f"- Verdict: the backends are **{overall_verdict(test)}** (not distinguishable is not proof of "
-            "equality: few seeds give a test little power).", ""]
+            "equality: few seeds give a test little power).", *aggregate_lines(test), *equivalence_lines(test), ""]
+
+
+def _tost_line(what: str, t: Tost) -> str:
+    if not t.tested:
+        return f"- TOST, {what}: {t.verdict()}"
+    level = int(round(100 * t.ci_level))
+    return (f"- TOST, {what}: torch - jax = {t.diff:+.2f}, {level} % CI [{t.ci_low:+.2f}, {t.ci_high:+.2f}], "
+            f"one-sided p = {t.p_lower:.3g} (H0: diff <= -{t.margin:g}) and {t.p_upper:.3g} (H0: diff >= "
+            f"+{t.margin:g}) → **{t.verdict(2)}**")
+
+
+def aggregate_lines(test: BackendTest) -> list[str]:
+    """IQMs with stratified-bootstrap CIs and the probability of improvement (Agarwal et al. 2021)."""
+    ti, ji, poi = test.torch_iqm, test.jax_iqm, test.improvement
+    return [f"- IQM of the final returns (stratified bootstrap, {RLIABLE_REPS:,} resamples, 95 % CI): torch "
+            f"{_num(ti[0])} {_ci(ti[1], ti[2])}, jax {_num(ji[0])} {_ci(ji[1], ji[2])}; probability of improvement "
+            f"P(torch > jax) = {_num(poi[0], 2)} " + ("[–]" if math.isnan(poi[1]) else
+                                                      f"[{poi[1]:.2f}, {poi[2]:.2f}]") + " (0.5: neither better)"]
+
+
+def equivalence_lines(test: BackendTest) -> list[str]:
+    """The TOST lines, or why there are none."""
+    eq = test.equivalence
+    if eq is None:
+        return ["- Equivalence (TOST): not tested, no margin declared (`tdmpc-parity compare --margin 10%`)."]
+    lines = [f"- Equivalence margin {eq.margin_note}, declared before the data; alpha = {TOST_ALPHA} per side:",
+             "  " + _tost_line(f"final return at env step {test.step:,}", eq.final)]
+    if eq.auc is None or eq.auc_steps is None:
+        lines.append("  - TOST, area under the curve: not tested (fewer than 2 eval steps common to every run)")
+    else:
+        first, last, n = eq.auc_steps
+        lines.append("  " + _tost_line(f"area under the curve (mean return over env steps {first:,}–{last:,}, "
+                                       f"{n} evals)", eq.auc))
+    return lines
 
 
 def render_markdown(groups: Sequence[Group], tests: Sequence[BackendTest], official: dict[str, Curve | str],
@@ -463,18 +603,60 @@ class Comparison:
     notes: list[str]
 
 
-def compare(paths: Sequence[str | Path], out_dir: str | Path, official: bool = False) -> Comparison:
-    """Read the run folders, group them, write learning_<task>.png and learning.md into `out_dir`.
+def _finite(x: Any) -> Any:
+    """JSON-safe: NaN and infinities as null, arrays as lists."""
+    if isinstance(x, np.ndarray):
+        return [_finite(v) for v in x.tolist()]
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    return x
 
-    ValueError for no paths, a path that is not a run folder (or --seeds folder), a malformed eval.csv or
-    config.json, or the same seed twice in a group. With `official`, a task without official results is a
-    note, not an error.
+
+def _tost_json(t: Tost | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {"verdict": t.verdict(2), "equivalent": t.equivalent, "margin": t.margin, "alpha": t.alpha,
+            "diff": _finite(t.diff), "ci_level": t.ci_level, "ci": _finite([t.ci_low, t.ci_high]),
+            "p_lower": _finite(t.p_lower), "p_upper": _finite(t.p_upper), "df": _finite(t.df)}
+
+
+def tests_json(tests: Sequence[BackendTest], margin: str | None) -> dict[str, Any]:
+    """learning.json: every backend test's numbers (NaN as null)."""
+    out = []
+    for t in tests:
+        eq = t.equivalence
+        out.append({
+            "task": t.task, "config": t.key, "env_step": t.step, "verdict": overall_verdict(t),
+            "torch_returns": _finite(t.torch_returns), "jax_returns": _finite(t.jax_returns),
+            "welch": {"t": _finite(t.welch_t), "p": _finite(t.welch_p)},
+            "mann_whitney": {"u": _finite(t.mwu_u), "p": _finite(t.mwu_p)},
+            "iqm": {"torch": _finite(t.torch_iqm), "jax": _finite(t.jax_iqm), "ci": "stratified bootstrap 95 %"},
+            "probability_of_improvement": {"torch_over_jax": _finite(t.improvement)},
+            "equivalence": None if eq is None else {
+                "margin": eq.margin, "margin_note": eq.margin_note, "final_return": _tost_json(eq.final),
+                "auc": _tost_json(eq.auc), "auc_steps": eq.auc_steps,
+                "torch_auc": _finite(eq.torch_auc), "jax_auc": _finite(eq.jax_auc)},
+        })
+    return {"margin": margin, "tests": out}
+
+
+def compare(paths: Sequence[str | Path], out_dir: str | Path, official: bool = False,
+            margin: str | float | None = None) -> Comparison:
+    """Read the run folders, group them, write learning_<task>.png, learning.md and learning.json into `out_dir`.
+
+    `margin`: the equivalence margin (`parse_margin`: "10%" of the return range, or an absolute return); None:
+    no equivalence test. ValueError for no paths, a bad margin, a path that is not a run folder (or --seeds
+    folder), a malformed eval.csv or config.json, or the same seed twice in a group. With `official`, a task
+    without official results is a note, not an error.
     """
     if not paths:
         raise ValueError("compare needs at least one run folder")
+    declared = parse_margin(margin)
     runs = [load_seed_run(p) for p in run_folders(paths)]
     groups = group_runs(runs)
-    tests = backend_tests(groups)
+    tests = backend_tests(groups, declared)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     refs: dict[str, Curve | str] = {}
@@ -498,4 +680,7 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path, official: bool = F
     md = out_dir / "learning.md"
     md.write_text(render_markdown(groups, tests, refs, plots))
     files.append(md)
+    js = out_dir / "learning.json"
+    js.write_text(json.dumps(tests_json(tests, None if margin is None else str(margin)), indent=1) + "\n")
+    files.append(js)
     return Comparison(groups, tests, files, notes)

@@ -16,7 +16,7 @@ What is counted (so that each sps figure can be read as a fraction of a machine'
   step is dense over all heads.
 * Glass is not counted (its prototype graph is O(num_prototypes^2 + B * num_prototypes) per update).
 
-The MPPI act follows the official `_plan` / `_estimate_value` (shared/notes/tdmpc2_official.md section 6)
+The MPPI act follows the official `_plan` / `_estimate_value` (tdmpc2.py of nicklashansen/tdmpc2 @ e9f5932)
 for one env: encode once; `num_pi_trajs` policy trajectories (H policy samples, H-1 dynamics steps);
 then `iterations` times `num_samples` sequences each scored by H x (reward + dynamics) + one terminal
 policy sample + one Q-ensemble call.

@@ -1,4 +1,4 @@
-"""Pictures of run folders (seed section 5.4; issue 15 items 3, 5, 7): `tdmpc-parity plot`.
+"""Pictures of run folders (the Glass diagnostics, training scalars, eval curves): `tdmpc-parity plot`.
 
 Backend-free: NumPy + matplotlib's Agg canvas (harness/plots_common.py). Reads the run-folder format of
 harness/runlog.py: `metrics.jsonl` rows of kind "train" (losses, gradient norms, Q mean, pi scale, steps per

@@ -12,9 +12,14 @@ Faults. A trial's Ray task runs its subprocess; when that exits with a signal or
 config (exit 2) or a non-finite value (exit 3: resuming would repeat it), the task starts it again, resumed from
 the run's last checkpoint (`train --resume RUN_DIR`, exact on CPU) or from scratch when it has none yet, up to
 `retries` times. The subprocess dies with its Ray worker (Linux: PR_SET_PDEATHSIG), so a dead driver leaves no
-trial running; `sweep --resume SWEEP_DIR` then runs every trial not marked done, resuming each from its
-checkpoint. A trial is marked done (atomically, harness/fsutil.py) only after its process exited 0, and a done
-trial is never started again.
+trial running; nor any process of the local Ray instance: Ray ties its GCS and raylet to the driver, but the
+raylet's two agents (ray::DashboardAgent, ray::RuntimeEnvAgent; Ray 2.x starts both even without a dashboard)
+notice their raylet's death and then hang trying to report it to the dead GCS, ignoring SIGTERM. A watchdog
+process (`RayWatchdog`, its own session, so a kill of the driver's process group spares it) records the driver's
+descendants while it runs and SIGKILLs those still alive once the driver is gone, whatever killed it.
+`sweep --resume SWEEP_DIR` then runs every trial not marked done, resuming each from its checkpoint. A trial is
+marked done (atomically, harness/fsutil.py) only after its process exited 0, and a done trial is never started
+again.
 
 SWEEP_DIR/
   sweep.json              the sweep (name, resources, retries, every trial); written once, read by --resume
@@ -31,7 +36,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -76,7 +84,7 @@ def read_state(sweep_dir: str | Path, name: str) -> dict[str, Any]:
         return {"name": name, "status": "pending", "attempts": []}
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise SweepError(f"{str(path)!r} is not valid JSON ({exc}); delete it to run the trial again") from None
 
 
@@ -217,10 +225,19 @@ def load_plan(sweep_dir: str | Path) -> tuple[list[Trial], Resources, int, str]:
                          "`tdmpc-parity sweep SWEEP.yaml --out DIR`")
     try:
         data = json.loads(path.read_text())
-        return ([Trial.from_dict(t) for t in data["trials"]], Resources(**data["resources"]), int(data["retries"]),
-                str(data["name"]))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        trials = [Trial.from_dict(t) for t in data["trials"]]
+        plan = (trials, Resources(**data["resources"]), int(data["retries"]), str(data["name"]))
+    except (json.JSONDecodeError, RecursionError, KeyError, TypeError) as exc:
         raise SweepError(f"{str(path)!r} is not a valid sweep plan: {exc}") from None
+    bad = [t.name for t in trials if not SAFE_TRIAL_NAME.fullmatch(str(t.name))]
+    if bad:  # a name becomes a folder and a file name: "../x" would write outside the sweep folder
+        raise SweepError(f"{str(path)!r} is not a valid sweep plan: trial name {bad[0]!r} is not a plain name "
+                         "(letters, digits and ._=,+@~-; no '/', not '.' or '..')")
+    return plan
+
+
+# what a trial's name may hold (harness/sweep_spec.py builds names from task, backend, seed and grid values)
+SAFE_TRIAL_NAME = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._=,+@~-]+")
 
 
 def _alive_elsewhere(state: dict[str, Any]) -> int | None:
@@ -267,6 +284,106 @@ def start_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
                  log_to_driver=False)
     return True
+
+
+WATCHDOG_TAG = "tdmpc-parity-ray-watchdog"  # in the watchdog's command line, with the driver's pid
+
+
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time in clock ticks after boot) of every process (Linux /proc)."""
+    out: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        rest = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid ... starttime (22nd field)
+        out[int(entry.name)] = (int(rest[1]), int(rest[19]))
+    return out
+
+
+def descendants(root: int, table: dict[int, tuple[int, int]] | None = None,
+                exclude: frozenset[int] = frozenset()) -> dict[int, int]:
+    """pid -> start time of every live descendant of `root`, except the processes in `exclude` and theirs."""
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in out and child not in exclude:
+                out[child] = table[child][1]
+                stack.append(child)
+    return out
+
+
+def watchdog(driver_pid: int, exclude: frozenset[int] = frozenset(), interval: float = 0.5) -> int:
+    """The watchdog process: record the driver's descendants (pid and start time; not the children in `exclude`,
+    which the driver had before Ray), say `ready` on stdout, and record them again every `interval` s until its
+    stdin, a pipe only the driver holds, reaches end of file (the driver exited or was killed); then SIGKILL every
+    recorded process still alive with the same start time (a reused pid is left alone). Returns how many."""
+    me = os.getpid()
+    seen = descendants(driver_pid, exclude=exclude)
+    print("ready", flush=True)
+    while True:
+        readable, _, _ = select.select([0], [], [], interval)
+        if readable and not os.read(0, 4096):
+            break
+        seen.update(descendants(driver_pid, exclude=exclude))
+    table = process_table()
+    killed = 0
+    for pid, start in seen.items():
+        if pid != me and pid in table and table[pid][1] == start:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+class RayWatchdog:
+    """The driver's end of the watchdog (`watchdog`): start it after the local Ray instance, close it after
+    `ray.shutdown()`. Linux only (/proc); elsewhere `start` returns None."""
+
+    def __init__(self, proc: subprocess.Popen, write_fd: int) -> None:
+        self.proc, self.write_fd = proc, write_fd
+
+    @classmethod
+    def start(cls, exclude: frozenset[int] = frozenset()) -> RayWatchdog | None:
+        """Start the watchdog of this process; `exclude`: its children from before Ray (left alone)."""
+        if not sys.platform.startswith("linux") or not Path("/proc/self/stat").exists():
+            return None
+        read_fd, write_fd = os.pipe()  # not inheritable: Ray's processes never hold the write end
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        code = ("import sys; from harness.sweep import watchdog; "
+                "watchdog(int(sys.argv[1]), frozenset(int(p) for p in sys.argv[2].split(',') if p))")
+        proc = subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), ",".join(map(str, sorted(exclude))),
+                                 WATCHDOG_TAG], stdin=read_fd,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        os.close(read_fd)
+        dog = cls(proc, write_fd)
+        ready, _, _ = select.select([proc.stdout], [], [], 60.0)  # its first record holds the Ray processes
+        if not ready or proc.stdout.readline().strip() != b"ready":
+            dog.close()
+            raise SweepError("the watchdog of the local Ray instance did not start (harness/sweep.py RayWatchdog); "
+                             "run with --address to use a Ray cluster started with `ray start --head` instead")
+        proc.stdout.close()
+        return dog
+
+    def close(self, timeout: float = 30.0) -> None:
+        """End of file for the watchdog: it kills what the driver's Ray instance left, and exits."""
+        os.close(self.write_fd)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _check_feasible(ray: Any, res: Resources, local: bool, echo: Callable[[str], None]) -> None:
@@ -322,7 +439,10 @@ def run_sweep(spec: SweepSpec | None = None, out: str | Path | None = None, resu
 def _run_on_ray(todo: list[Trial], sweep_dir: Path, res: Resources, retries: int, address: str | None,
                 num_cpus: int | None, echo: Callable[[str], None]) -> None:
     ray = import_ray()
+    local = not address and not ray.is_initialized()
+    before = frozenset(descendants(os.getpid())) if local and sys.platform.startswith("linux") else frozenset()
     started = start_ray(ray, address, num_cpus)
+    dog = RayWatchdog.start(exclude=before) if local and started else None  # nothing of it may outlive us
     try:
         _check_feasible(ray, res, local=not address, echo=echo)
         task = ray.remote(run_trial)
@@ -347,6 +467,8 @@ def _run_on_ray(todo: list[Trial], sweep_dir: Path, res: Resources, retries: int
     finally:
         if started:
             ray.shutdown()
+        if dog is not None:
+            dog.close()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Glass head and loss (seed section 4; shared/notes/glass_and_structural_entropy.md).
+"""The Glass head and loss (docs/glass.md explains the objective and its terms).
 
 Trainable tensors (a plain dict pytree {"prototypes", "assign_logits"}; canonical weight names
 `_glass.prototypes`, `_glass.assign_logits`): prototypes mu (N, D) and assign_logits (N, K). For world-model

@@ -1,4 +1,4 @@
-"""Differentiable one- and two-dimensional structural entropy (shared/notes/glass_and_structural_entropy.md).
+"""Differentiable one- and two-dimensional structural entropy (Li & Pan 2016; docs/glass.md).
 
 Notation: A (N, N) symmetric non-negative similarity, d_i = sum_j A_ij, 2m = sum_i d_i; S (N, K) a soft
 assignment whose rows lie on the simplex; V_k = sum_i S_ik d_i (V = S^T d) and

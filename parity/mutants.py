@@ -3,7 +3,8 @@
 Each `Mutant` in `MUTANTS` is one small, deliberate bug in `jax_impl/` or `torch_ref/`: an exact substring
 `old` of one line (it must occur exactly once in its file) replaced by `new`. For every selected mutant the
 tool copies the repository's sources into a fresh temporary folder, applies the replacement there (the
-working tree is never touched), and runs the parity tests named in `tests` (cheapest first) with
+working tree is never touched), and runs the tests named in `tests` (cheapest first: parity tests, or for the
+random wrappers, which parity cannot compare, the distribution tests of tests/test_random_draws.py) with
 `-x -q -p no:cacheprovider`, cwd = the copy and PYTHONPATH = the copy, so the copy's packages shadow the
 editable install (checked before every run: `harness`, `jax_impl`, `torch_ref` and `parity` must import
 from the copy). Outcomes:
@@ -80,7 +81,8 @@ class MutantError(ValueError):
 class Mutant:
     """One deliberate bug: replace the exact substring `old` (one line or a fragment of one) by `new`.
 
-    `tests`: parity test node ids or files expected to kill it, cheapest first. `equivalent`: why the
+    `tests`: parity test node ids or files expected to kill it, cheapest first (tests/test_random_draws.py ids
+    for the random wrappers). `equivalent`: why the
     mutant cannot change any result (then surviving is expected), None for a real bug.
     """
 
@@ -140,6 +142,15 @@ ENV_STEP = _ids(_ENV + "test_mjx_step_matches_mujoco_c_on_playground_model")
 ENV_CTRL = _ids(_ENV + "test_actions_map_onto_asymmetric_ctrlranges_as_dm_controls_action_scale")
 TASK_FNS = _ENV + "test_task_obs_layout_and_reward_functions_match_dm_control"  # [task]
 STARTS = "parity/test_initial_states.py::test_initial_states"  # [task]
+# the random wrappers are not compared by parity (each backend draws with its own RNG): their distributions are
+# tested against harness/noise.py in tests/test_random_draws.py, per backend ([jax] / [torch])
+_RD = "tests/test_random_draws.py::"
+CONTINUOUS = _RD + "test_continuous_kinds_follow_their_distributions"  # [backend]
+INDEX = _RD + "test_index_kind_is_uniform_on_its_range"  # [backend]
+PAIR = _RD + "test_q_pair_is_uniform_over_the_ten_pairs_never_one_head_twice"  # [backend]
+KEEP = _RD + "test_keep_masks_drop_at_the_rate_independently_per_head"  # [backend]
+BUFFER_DRAWS = _RD + "test_buffer_draws_every_stored_episode_and_start_uniformly"  # [episodes-backend]
+SEED_ACTIONS_JAX = _ids(_RD + "test_jax_seed_phase_actions_are_uniform")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -417,8 +428,7 @@ _ENV_MUTANTS = [
        "lambda: self._playground_reset(sub), lambda: stepped)", "lambda: stepped, lambda: self._playground_reset(sub))",
        EPISODES),
     _m("jax", "env.py", "no-kinematics-sync", "dropped-term",
-       "return sync_kinematics(self.mjx_model, playground_step(self.mjx_model, data, ctrl, self.n_substeps))",
-       "return playground_step(self.mjx_model, data, ctrl, self.n_substeps)", ENV_STEP),
+       "return sync_kinematics(self.mjx_model, data)", "return data", ENV_STEP),
     _m("jax", "env.py", "ctrl-sign", "swapped",
        "return self._center + self._half * _f32(action)", "return self._center - self._half * _f32(action)",
        ENV_STEP),
@@ -470,9 +480,48 @@ _TASK_MUTANTS = [
        "minval=0.05, maxval=0.20)", "minval=0.05, maxval=0.25)", _ids(STARTS, "reacher-three-hard")),
 ]
 
+# the random wrappers: one wrong distribution per noise kind and per buffer bound, in each backend's wrapper
+# (killed by tests/test_random_draws.py, not by parity: the parity tests feed both backends the same noise)
+_NOISE_MUTANTS = [
+    _m("jax", "noise.py", "normal-scale", "constant", "jax.random.normal(k, spec.shape, dtype)",
+       "1.1 * jax.random.normal(k, spec.shape, dtype)", _ids(CONTINUOUS, "jax")),
+    _m("torch", "noise.py", "normal-scale", "constant", "torch.randn(spec.shape,", "1.1 * torch.randn(spec.shape,",
+       _ids(CONTINUOUS, "torch")),
+    _m("jax", "noise.py", "gumbel-sign", "dropped-term", "-jnp.log(jax.random.exponential(",
+       "jnp.log(jax.random.exponential(", _ids(CONTINUOUS, "jax")),
+    _m("torch", "noise.py", "gumbel-sign", "dropped-term", "out[name] = -e.log()", "out[name] = e.log()",
+       _ids(CONTINUOUS, "torch")),
+    _m("jax", "noise.py", "uniform-low", "constant", "dtype, -1.0, 1.0)", "dtype, 0.0, 1.0)", _ids(CONTINUOUS, "jax")),
+    _m("torch", "noise.py", "uniform-low", "dropped-term", "dtype=dtype) * 2 - 1", "dtype=dtype)",
+       _ids(CONTINUOUS, "torch")),
+    _m("jax", "noise.py", "keep-rate", "constant", "dtype) >= cfg.dropout)", "dtype) >= 2 * cfg.dropout)",
+       _ids(KEEP, "jax")),
+    _m("torch", "noise.py", "keep-rate", "constant", "(u >= cfg.dropout)", "(u >= 2 * cfg.dropout)",
+       _ids(KEEP, "torch")),
+    _m("jax", "noise.py", "pair-fixed-heads", "constant", "jax.random.permutation(k, num_q)[:2]",
+       "jnp.arange(num_q)[:2]", _ids(PAIR, "jax")),
+    _m("torch", "noise.py", "pair-first-two-heads", "swapped", "u.argsort(dim=1)[:, :2]", "u[:, :2].argsort(dim=1)",
+       _ids(PAIR, "torch")),
+    _m("jax", "noise.py", "index-low", "off-by-one", "jax.random.randint(k, spec.shape, 0,",
+       "jax.random.randint(k, spec.shape, 1,", _ids(INDEX, "jax")),
+    _m("torch", "noise.py", "index-high", "off-by-one", "torch.randint(0, high, spec.shape",
+       "torch.randint(0, high - 1, spec.shape", _ids(INDEX, "torch")),
+    _m("jax", "buffer.py", "never-newest-episode", "off-by-one", "jnp.maximum(self.num_episodes(state), 1))",
+       "jnp.maximum(self.num_episodes(state) - self.n_envs, 1))", _ids(BUFFER_DRAWS, "5-jax", "2-jax")),
+    _m("torch", "buffer.py", "never-newest-episode", "off-by-one", "buffer_noise(self.cfg, self.num_episodes)",
+       "buffer_noise(self.cfg, self.num_episodes - self.n_envs)", _ids(BUFFER_DRAWS, "5-torch", "2-torch")),
+    _m("jax", "buffer.py", "never-last-start", "off-by-one", 'int(specs["start"].kind[6:]))',
+       'int(specs["start"].kind[6:]) - 1)', _ids(BUFFER_DRAWS, "5-jax", "2-jax")),
+    _m("torch", "buffer.py", "never-last-start", "off-by-one", 'self.sample_core(idx["episode"], idx["start"])',
+       'self.sample_core(idx["episode"], idx["start"] % (self.cfg.episode_length - self.cfg.horizon))',
+       _ids(BUFFER_DRAWS, "5-torch", "2-torch")),
+    _m("jax", "train.py", "seed-actions-low", "constant", "self.dtype, -1.0, 1.0)", "self.dtype, 0.0, 1.0)",
+       SEED_ACTIONS_JAX),
+]
+
 MUTANTS: tuple[Mutant, ...] = tuple(
     _MATH_MUTANTS + _LAYER_MUTANTS + _WORLD_MODEL_MUTANTS + _SCALE_MUTANTS + _PLANNER_MUTANTS + _AGENT_MUTANTS
-    + _BUFFER_MUTANTS + _GLASS_MUTANTS + _ENV_MUTANTS + _TASK_MUTANTS
+    + _BUFFER_MUTANTS + _GLASS_MUTANTS + _ENV_MUTANTS + _TASK_MUTANTS + _NOISE_MUTANTS
 )
 
 
@@ -614,7 +663,9 @@ def render_markdown(mutants: Sequence[Mutant], store: dict[str, Any], root: Path
     last = runs[-1] if runs else {}
     by_id = {m.id: m for m in mutants}
     lines = ["# Mutation testing of the parity suite", "",
-             "Each mutant is one deliberate bug in one backend (`parity/mutants.py`); killed = a parity test failed.",
+             "Each mutant is one deliberate bug in one backend (`parity/mutants.py`); killed = a test it names failed "
+             "(a parity test; for the random wrappers, which parity cannot compare, a distribution test of "
+             "`tests/test_random_draws.py`).",
              "", f"- Command: `{last.get('command', '?')}`", f"- Date: {last.get('date', '?')}",
              f"- Machine: {last.get('machine', '?')}"]
     older = sum(1 for r in rows.values() if last and r.get("run") != last.get("date"))

@@ -1,4 +1,4 @@
-"""The seed write-up's Phase 1c knobs in both backends: the annealed `policy` collector noise and the periodic
+"""The Phase 1c knobs (docs/glass.md) in both backends: the annealed `policy` collector noise and the periodic
 Q reset (config `policy_noise_end`, `q_reset_every_env_steps`; harness/schedule.py decides both from the step).
 
 * the anneal: harness.schedule.policy_noise_std_at on Python ints (torch) and on a traced int32 counter inside a

@@ -1,4 +1,4 @@
-"""The compiled training chunk does no work the algorithm does not need (issue 12 item 1).
+"""The compiled training chunk does no work the algorithm does not need.
 
 Under the seed vmap, a `lax.cond` whose predicate depends on the (batched) state becomes a select computing both
 branches: a full Playground reset for every env and a replay-buffer copy at every iteration. The trainer's chunks

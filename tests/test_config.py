@@ -139,3 +139,105 @@ def test_a_runs_config_json_is_a_config_file(tmp_path, monkeypatch, capsys):
     assert seen["cfg"] == cfg
     assert cli_mod.main(["train", "--config", str(path), "--run-dir", str(tmp_path / "b"), "--seed", "5"]) == 0
     assert seen["cfg"].seed == 5
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Unknown keys: the closest keys, and what replaces the official code's keys
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("horizn=5", "did you mean 'horizon'?"),
+    ("lambda_se=0.1", "did you mean 'glass.lambda_se'"),  # a Glass key without its glass. prefix
+    ("glass.lamda_se=0.1", "did you mean 'glass.lambda_se'"),
+    ("glass.num_cluster=4", "did you mean 'glass.num_clusters'"),
+    ("enable_wandb=true", "`logger=wandb`"),
+    ("save_video=true", "`video_every=N`"),
+    ("checkpoint=model.pt", "`tdmpc-parity eval SOURCE`"),
+    ("exp_name=test", "`tdmpc-parity train --run-dir DIR`"),
+])
+def test_unknown_keys_say_what_was_meant(override, expected):
+    with pytest.raises(ValueError) as exc:
+        load_config(overrides=[override])
+    msg = str(exc.value)
+    key = override.split("=")[0]
+    assert msg.startswith(f"unknown config key {key!r}") and expected in msg, msg
+    assert msg.count(".") + msg.count("?") >= 1 and "\n" not in msg  # one sentence, one line
+
+
+def test_unknown_key_without_a_close_one_names_the_listing(tmp_path):
+    with pytest.raises(ValueError, match=r"^unknown config key 'zzzz' \(`tdmpc-parity keys` lists every key\)$"):
+        load_config(overrides=["zzzz=1"])
+    path = tmp_path / "c.yaml"
+    path.write_text("batchsize: 64\n")  # a config file's key gets the same help
+    with pytest.raises(ValueError, match="did you mean 'batch_size'"):
+        load_config(yaml_path=path)
+    data = load_config().to_dict()
+    data["horizn"] = data.pop("horizon")
+    with pytest.raises(ValueError, match="did you mean 'horizon'"):  # a run's config.json
+        config_from_dict(data)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The key reference (harness/config_keys.py, docs/reference/config-keys.md)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_every_key_has_type_default_and_a_doc_line():
+    from dataclasses import fields
+
+    from harness.config import DERIVED_FIELDS, Config, GlassConfig
+    from harness.config_keys import DERIVED_NOTE, FALLBACK_DOCS, all_keys
+
+    keys = {k.name: k for k in all_keys()}
+    expected = [f.name for f in fields(Config) if f.name != "glass"] + [f"glass.{f.name}" for f in fields(GlassConfig)]
+    assert sorted(keys) == sorted(expected) and len(keys) == len(all_keys())
+    for k in keys.values():
+        assert k.doc.strip() and "\n" not in k.doc, f"{k.name} has no one-line doc: add a comment in harness/config.py"
+        assert k.derived == (k.name in DERIVED_FIELDS)
+        assert k.doc.startswith(DERIVED_NOTE) == k.derived and (k.default == "derived") == k.derived
+    names = {n.removeprefix("glass.") for n in keys}
+    assert not set(FALLBACK_DOCS) - names, "FALLBACK_DOCS names a key that no longer exists"
+    cfg, glass = Config(), GlassConfig()
+    assert keys["steps"].default == str(cfg.steps) == "10000000" and keys["steps"].type == "int"
+    assert (keys["model_size"].default, keys["model_size"].type) == ("none", "int | None")
+    assert (keys["mpc"].default, keys["glass.log_eps"].default) == ("true", str(glass.log_eps))
+    assert keys["glass.num_clusters"].default == str(glass.num_clusters)
+
+
+def test_docs_come_from_the_comments_beside_the_fields():
+    from harness.config_keys import all_keys
+
+    keys = {k.name: k.doc for k in all_keys()}
+    assert keys["save_every"] == "agent steps between checkpoints (at the next episode end); 0 = only at the end"
+    assert keys["matmul_precision"].startswith("the agent's matmuls, set per computation")  # the lines above
+    assert "REDQ-style" in keys["q_reset_every_env_steps"] and "Adam state" in keys["q_reset_every_env_steps"]
+    # the block above and the comment at the end of the line, both
+    noise_end = keys["policy_noise_end"]
+    assert "goes linearly from" in noise_end and "a constant policy_noise_std" in noise_end
+    assert keys["glass.diag_every"] == "agent steps between diagnostic dumps"
+    assert not any(doc.startswith("---") for doc in keys.values())  # section headers are no doc
+
+
+def test_key_patterns_substring_and_glob():
+    from harness.config_keys import all_keys, match_keys
+
+    keys = all_keys()
+    assert [k.name for k in match_keys(keys, "HORIZON")] == ["horizon"]
+    glass = [k.name for k in match_keys(keys, "glass.*")]
+    assert len(glass) == 20 and all(n.startswith("glass.") for n in glass)
+    assert {k.name for k in match_keys(keys, "*_std")} == {"min_std", "max_std", "policy_noise_std"}
+    assert {k.name for k in match_keys(keys, "lambda")} == {"glass.lambda_se", "glass.lambda_bal", "glass.lambda_tmp"}
+    assert match_keys(keys, "no_such") == [] and match_keys(keys, None) == keys
+
+
+def test_the_committed_key_reference_is_up_to_date():
+    from pathlib import Path
+
+    from harness.config_keys import REFERENCE_PAGE, all_keys, render_markdown
+
+    page = Path(__file__).resolve().parents[1] / REFERENCE_PAGE
+    assert page.read_text() == render_markdown(all_keys()), (
+        f"{REFERENCE_PAGE} is stale: python -m harness.config_keys --markdown {REFERENCE_PAGE}")
+    rows = [line for line in page.read_text().splitlines() if line.startswith("| `")]
+    assert len(rows) == len(all_keys())

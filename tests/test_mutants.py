@@ -35,13 +35,26 @@ def test_ids_unique_backends_and_kinds():
 
 
 def test_every_test_id_names_an_existing_parity_test():
+    """Parity tests, or the random-draw tests (the wrappers parity cannot compare) for the noise mutants."""
     for m in mu.MUTANTS:
         for node in m.tests:
             path, _, rest = node.partition("::")
-            assert path.startswith("parity/test_") and (ROOT / path).is_file(), f"{m.id}: {node}"
+            allowed = path.startswith("parity/test_") or path == "tests/test_random_draws.py"
+            assert allowed and (ROOT / path).is_file(), f"{m.id}: {node}"
             if rest:
                 name = rest.split("[")[0]
                 assert re.search(rf"^def {re.escape(name)}\(", (ROOT / path).read_text(), re.M), f"{m.id}: {node}"
+
+
+def test_random_wrappers_have_a_mutant_per_noise_kind_and_buffer_bound_in_both_backends():
+    ids = {m.id for m in mu.MUTANTS}
+    for backend in mu.BACKENDS:
+        noise = [m for m in mu.MUTANTS if m.backend == backend and m.path.endswith("/noise.py")]
+        named = " ".join(m.id for m in noise)
+        for kind in ("normal", "gumbel", "uniform", "keep", "pair", "index"):
+            assert f"-{kind}-" in named, f"{backend}: no mutant of noise kind {kind}"
+        assert all(m.tests[0].startswith("tests/test_random_draws.py::") for m in noise)
+        assert {f"{backend}-buffer-never-newest-episode", f"{backend}-buffer-never-last-start"} <= ids
 
 
 def test_select():

@@ -1,4 +1,4 @@
-"""The spec's numbers, pinned in both backends (shared/notes/tdmpc2_official.md)."""
+"""The official TD-MPC2 numbers (config.yaml and tdmpc2.py @ e9f5932), pinned in both backends."""
 
 from __future__ import annotations
 

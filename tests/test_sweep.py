@@ -298,3 +298,122 @@ def test_jax_trial_trains_its_seeds_in_one_program(ray_local, tmp_path: Path):
     assert log.count("run folder(s):") == 1 and "seed_1" in log and "seed_2" in log
     assert "| cartpole-balance | jax | – " in (tmp_path / "jax" / "summary.md").read_text()
     assert "| 2 (1, 2) |" in (tmp_path / "jax" / "summary.md").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Nothing outlives a killed driver (harness/sweep.py RayWatchdog)
+# ----------------------------------------------------------------------------------------------------------
+
+# A stand-in driver: a child from before (to be left alone), then a child ignoring SIGTERM that starts a grandchild
+# (as the raylet starts its agents), then the watchdog; it prints the pids and either waits to be killed or closes
+# the watchdog and exits.
+_DRIVER = """
+import subprocess, sys, time
+from harness.sweep import RayWatchdog
+old = subprocess.Popen(["sleep", "300"])
+kid = subprocess.Popen([sys.executable, "-c", "import signal, subprocess, time; "
+                        "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                        "print(subprocess.Popen(['sleep', '300']).pid, flush=True); time.sleep(300)"],
+                       stdout=subprocess.PIPE, text=True)
+grandkid = int(kid.stdout.readline())
+dog = RayWatchdog.start(exclude=frozenset([old.pid]))
+print(old.pid, kid.pid, grandkid, dog.proc.pid, flush=True)
+if sys.argv[1] == "close":
+    dog.close()
+    print("closed", flush=True)
+else:
+    time.sleep(300)
+"""
+
+
+def _watchdog_pids() -> set[int]:
+    from harness.sweep import WATCHDOG_TAG
+
+    out = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and WATCHDOG_TAG in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                out.add(int(proc.name))
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc (Linux)")
+@pytest.mark.parametrize("end", ["kill", "close"])
+def test_the_watchdog_kills_what_the_driver_left(end: str):
+    """SIGKILLed or closed after its work, the driver leaves no process behind: not even one ignoring SIGTERM
+    whose parent is alive, nor its child; the watchdog exits too. A child from before the watchdog is spared."""
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, end], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        old, kid, grandkid, dog = map(int, driver.stdout.readline().split())
+        assert not _gone(kid) and not _gone(grandkid) and not _gone(dog)
+        if end == "kill":
+            os.kill(driver.pid, signal.SIGKILL)
+        else:
+            assert driver.stdout.readline().strip() == "closed"
+        driver.wait(timeout=30)
+        _wait(lambda: _gone(kid) and _gone(grandkid) and _gone(dog), "the driver's processes to go", timeout=10)
+        assert not _gone(old)
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _session_alive(sid: int) -> list[str]:
+    """Command lines of the live (not zombie) processes of session `sid`."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit():
+                continue
+            stat = (proc / "stat").read_text()
+            rest = stat[stat.rindex(")") + 2:].split()
+            if int(rest[3]) == sid and rest[0] != "Z":
+                out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:80])
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the watchdog reads /proc (Linux)")
+def test_a_killed_sweep_driver_leaves_no_ray_process(tmp_path: Path):
+    """`tdmpc-parity sweep sweeps/tiny.yaml` SIGKILLed while its first trial trains: within a few seconds no
+    process it started is alive (Ray's GCS, raylet, workers, ray::DashboardAgent, ray::RuntimeEnvAgent, the
+    trial, the watchdog)."""
+    pytest.importorskip("ray")
+    out = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "TDMPC_PARITY_KILL_AT"}
+    driver = subprocess.Popen([sys.executable, "-m", "harness", "sweep", str(TINY_SWEEP), "--out", str(out),
+                               "--num-cpus", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        names = [t.name for t in load_sweep(TINY_SWEEP).trials]
+        _wait(lambda: any((out / "state" / f"{n}.json").exists() for n in names), "a trial to start", timeout=240)
+        before = _session_alive(driver.pid)
+        assert any("ray::DashboardAgent" in c for c in before) and any("ray::RuntimeEnvAgent" in c for c in before)
+        assert _watchdog_pids()
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        killed = time.time()
+        _wait(lambda: not _session_alive(driver.pid) and not any(f" {driver.pid} " in _cmdline(p)
+                                                                  for p in _watchdog_pids()),
+              "the dead driver's processes and its watchdog to go", timeout=15)
+        gone_after = time.time() - killed
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    print(f"the killed driver's processes were gone {gone_after:.2f} s after the SIGKILL")
+    assert gone_after < 15
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") + " "
+    except OSError:
+        return ""

@@ -1,4 +1,4 @@
-"""The Glass head and loss (seed section 4; shared/notes/glass_and_structural_entropy.md).
+"""The Glass head and loss (docs/glass.md explains the objective and its terms).
 
 Trainable tensors (canonical names `_glass.prototypes`, `_glass.assign_logits` once registered as
 `WorldModel._glass`): prototypes mu (N, D) and assign_logits (N, K). For world-model rollout latents z_src
