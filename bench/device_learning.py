@@ -20,7 +20,8 @@
    and the projected wall time of the full protocol (1M env steps, 5 seeds) at that rate.
 
 What comes back from a device command is at most 8 files at most 2 folders below its output folder: OUT holds
-device_run.log (bench/device_run.sh) and OUT/learning/ these 5 files, nothing deeper. `--total` (default 560 s,
+device_run.log (bench/device_run.sh) and OUT/learning/ these 6 files (compare also writes learning.json),
+nothing deeper. `--total` (default 560 s,
 counted from device_run.sh's start) ends training early enough that the archive, compare and the projection
 are written before the device's 600 s limit, whatever `--minutes` asks.
 

@@ -68,7 +68,7 @@ def _help(command: str, capsys) -> str:
 def test_every_option_of_every_subcommand_has_help() -> None:
     subs = _subparsers()
     assert set(subs) == {"train", "info", "plot", "compare", "report", "parity", "bench", "check", "eval", "profile",
-                         "sweep", "keys", "tasks"}
+                         "sweep", "keys", "tasks", "convert-checkpoint"}
     for name, sub in subs.items():
         for action in sub._actions:
             label = f"{name} {'/'.join(action.option_strings) or action.dest}"

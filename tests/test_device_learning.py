@@ -102,8 +102,8 @@ def _dry_run(tmp_path: Path, backends: str, seeds: str) -> tuple[subprocess.Comp
 def _check_dry_run(proc: subprocess.CompletedProcess, out: Path, runs: list[str]) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = _returned(out.parent)
-    assert sorted(p.name for p in files) == ["learning.md", "learning_cartpole-balance.png", "projection.json",
-                                             "projection.md", "runs.tar.gz"]
+    assert sorted(p.name for p in files) == ["learning.json", "learning.md", "learning_cartpole-balance.png",
+                                             "projection.json", "projection.md", "runs.tar.gz"]
     archive = _archive(out)
     for run in runs:  # a spent budget: every run stopped at its first episode end (100 agent steps)
         rows = csv.DictReader(io.StringIO(archive[f"runs/{run}/eval.csv"].decode()))
