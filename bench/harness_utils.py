@@ -373,7 +373,7 @@ def runtime_settings(cfg: Config) -> dict[str, Any]:
     (`dm_control`: the official tasks' models; `playground`: MuJoCo Playground's), the MJX implementation (JAX
     records), XLA flags and JAX's GPU allocator settings (read from the environment,
     which bench/conftest.py sets before JAX starts)."""
-    out: dict[str, Any] = {"physics": getattr(cfg, "physics", "playground" if cfg.backend == "jax" else "dm_control")}
+    out: dict[str, Any] = {"physics": cfg.physics}
     if cfg.backend == "jax":
         out["mjx_impl"] = cfg.mjx_impl
         for key in XLA_ENV:
@@ -396,7 +396,7 @@ def config_for(bench_profile: BenchProfile, sizes: BenchSizes, backend: str, pro
 
 
 def _physics_key(cfg: Config) -> tuple[Any, ...]:
-    return (cfg.task, cfg.episode_length, cfg.action_repeat, cfg.mjx_impl, getattr(cfg, "physics", None))
+    return (cfg.task, cfg.episode_length, cfg.action_repeat, cfg.mjx_impl, cfg.physics)
 
 
 _MJX_ENVS: dict[tuple[Any, ...], Any] = {}

@@ -229,10 +229,8 @@ def train_banner(cfg: Config, run_dir: Path, device: str, seeds: list[int] | Non
     """What a run is about to do, in a few lines: backend and device, task and physics, model and parameters,
     steps, the first evaluation, the run folder; on a CPU with the official model and >= 1M steps, that it takes
     days."""
-    physics = getattr(cfg, "physics", None)
     repeat = cfg.action_repeat
-    lines = [f"tdmpc-parity train: {cfg.backend} on {device}, task {cfg.task}"
-             + (f", physics {physics}" if physics else "")
+    lines = [f"tdmpc-parity train: {cfg.backend} on {device}, task {cfg.task}, physics {cfg.physics}"
              + (f", seeds {', '.join(map(str, seeds))}" if seeds and len(seeds) > 1 else f", seed {cfg.seed}")
              + (" (resumed)" if resume else ""),
              f"  model: {model_label(cfg)}, {parameter_count(cfg) / 1e6:.2f}M parameters"

@@ -114,6 +114,25 @@ def test_the_train_plan_predicts_from_the_probe_and_skips_what_it_cannot_predict
     budget.check_start(50.0)
 
 
+def test_the_probe_keeps_what_a_budget_skipped_case_measured(tmp_path: Path) -> None:
+    from bench.device_run import write_probe
+
+    info = {"bench": "update", "backend": "jax", "compile_seconds": 12.0, "updates_per_call": 4}
+    data = {"benchmarks": [{"name": "test_bench_env_step[jax-E1]", "stats": {"median": 0.01},
+                            "extra_info": {"bench": "env_step", "backend": "jax"}}],
+            "skipped_cases": [{"case": "bench/test_bench_update.py::test_bench_update[jax-noglass]",
+                               "reason": "budget: fewer than 3 timed calls fit",
+                               "measured": {"extra_info": info, "call_seconds": 0.5}},
+                              {"case": "bench/test_bench_plan.py::test_bench_plan[jax-E1-mppi]",
+                               "reason": "budget: 4 s left"}]}
+    (tmp_path / "cpu-x").mkdir()
+    (tmp_path / "cpu-x" / "a.json").write_text(json.dumps(data))
+    records = json.loads(write_probe(tmp_path).read_text())["records"]
+    assert [r["name"] for r in records] == ["test_bench_env_step[jax-E1]", "test_bench_update[jax-noglass]"]
+    assert records[1]["stats"] == {"median": 0.5} and records[1]["extra_info"] == info
+    assert records[1]["skipped"].startswith("budget:")
+
+
 def test_the_train_stage_needs_the_probes_file(tmp_path: Path) -> None:
     for extra, message in (([], "give --probe"), (["--probe", str(tmp_path / "nope.json")], "not the probe.json")):
         res = subprocess.run([sys.executable, "-m", "bench.device_run", "--out", str(tmp_path / "o"), "--stage",
