@@ -75,7 +75,7 @@ class Budget:
 
     def check_start(self, expected: float | None = None) -> None:
         """BudgetSkip when a new case cannot start: fewer than MIN_START_SECONDS left, or (a planned case,
-        bench/device_plan.py) fewer than its `expected` seconds (compile + the minimum timed rounds)."""
+        bench/device/plan.py) fewer than its `expected` seconds (compile + the minimum timed rounds)."""
         left = self.left()
         if left < MIN_START_SECONDS:
             raise BudgetSkip(f"budget: {max(left, 0):.0f} s of {self.seconds:.0f} s left, a case needs "

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.harness_utils import (
+from bench.protocol import (
     BenchSizes,
     extra_info_fn,
     jax_agent_init,
@@ -26,8 +26,8 @@ from bench.harness_utils import (
     torch_device_label,
     torch_sync,
 )
-from harness.benchmeta import BenchProfile
-from harness.config import Config
+from tdmpc_parity.analysis.benchmeta import BenchProfile
+from tdmpc_parity.core.config import Config
 
 
 @dataclass
@@ -106,7 +106,7 @@ def train_case(cfg: Config, bench_profile: BenchProfile, sizes: BenchSizes, prof
     info = dict(bench="train_iteration", agent_steps_per_call=k * n_envs,
                 updates_per_call=k * cfg.updates_per_iteration, profile=profile)
     if cfg.backend == "torch":
-        from bench.harness_utils import TorchTrainLoop
+        from bench.protocol import TorchTrainLoop
 
         loop = TorchTrainLoop(cfg, tmp_path)
         loop.run_seed_phase()

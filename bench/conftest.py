@@ -1,12 +1,12 @@
 """pytest-benchmark set-up for the sps benchmarks: profile option, machine block, result file naming.
 
 Options:
-* `--bench-profile {cpu,gpu}` (default cpu): the benchmark size (`harness.benchmeta.BENCH_MODELS` for the
-  model, `bench.harness_utils.SIZES` for task, n_envs and calls): a tiny model on cartpole-swingup that
+* `--bench-profile {cpu,gpu}` (default cpu): the benchmark size (`tdmpc_parity.analysis.benchmeta.BENCH_MODELS` for the
+  model, `bench.protocol.SIZES` for task, n_envs and calls): a tiny model on cartpole-swingup that
   finishes in minutes on 2 CPU cores, or the official 5M model on hopper-hop with 256 envs. The gpu profile
   refuses to start when neither torch nor JAX sees a GPU, and skips the cases of a backend without one.
 * `--bench-task NAME`: run every case on another task (default: the profile's; with `--benchmark-disable`,
-  the CI smoke mode, `bench.harness_utils.SMOKE_TASK`, whose MJX physics compiles fastest).
+  the CI smoke mode, `bench.protocol.SMOKE_TASK`, whose MJX physics compiles fastest).
 * `--bench-results DIR`: write the JSON to DIR/<machine-slug>/<date>T<time>-<commit>.json (sets
   `--benchmark-json`). Either way an existing JSON file is never overwritten, and the folder is created.
   Asking for a JSON file (`--bench-results` or `--benchmark-json`) turns timing on (`--benchmark-enable`):
@@ -15,7 +15,7 @@ Options:
 * `--bench-budget SECONDS` (`--bench-case-seconds S`): a time budget for the whole session, compiles
   included (bench/budget.py): cases run in priority order, rounds are cut to fit, cases that do not fit are
   skipped with the reason; the JSON is rewritten after every case and lists every skipped or failed case
-  with its reason (`skipped_cases`, `failed_cases`). Used by the one-shot GPU run (bench/device_run.sh).
+  with its reason (`skipped_cases`, `failed_cases`). Used by the one-shot GPU run (bench/device/run.sh).
 
 JAX on a GPU: unless the user set them, `XLA_PYTHON_CLIENT_PREALLOCATE=false` is set before JAX starts, so
 JAX does not take 75 % of the card and torch cases get their memory; the setting is recorded in
@@ -24,9 +24,9 @@ machine_info and in every JAX record.
 Modes: `pytest bench/` alone is the CI smoke mode (addopts `--benchmark-disable`: every case's body runs
 once, untimed, on `SMOKE_TASK`); `--benchmark-enable` or a JSON option times every case.
 
-Hooks: `pytest_benchmark_update_machine_info` merges `harness.machine.machine_info()` (GPU, CPU, versions,
+Hooks: `pytest_benchmark_update_machine_info` merges `tdmpc_parity.core.machine.machine_info()` (GPU, CPU, versions,
 JAX backend, machine_slug) plus the host load average at session start and end, the bench profile and the
-benchmark version. An autouse fixture checks every benchmark's extra_info against `harness.benchmeta`, so
+benchmark version. An autouse fixture checks every benchmark's extra_info against `tdmpc_parity.analysis.benchmeta`, so
 a record the report would refuse fails its test instead.
 """
 
@@ -44,7 +44,8 @@ from pathlib import Path
 import pytest
 
 from bench.budget import Budget, BudgetSkip, case_priority
-from bench.harness_utils import (
+from bench.json_target import BenchmarkJsonTarget, json_path
+from bench.protocol import (
     MEASURED_SKIPS,
     XLA_ENV,
     BenchSizes,
@@ -53,11 +54,16 @@ from bench.harness_utils import (
     set_active_budget,
     sizes_from_config,
 )
-from bench.json_target import BenchmarkJsonTarget, json_path
-from harness.benchmeta import MATMUL_PRECISIONS, BenchProfile, bench_version, get_bench_profile, validate_extra_info
-from harness.fsutil import atomic_file
-from harness.machine import load_average, machine_info, machine_slug
-from harness.tasks import TASKS
+from tdmpc_parity.analysis.benchmeta import (
+    MATMUL_PRECISIONS,
+    BenchProfile,
+    bench_version,
+    get_bench_profile,
+    validate_extra_info,
+)
+from tdmpc_parity.core.fsutil import atomic_file
+from tdmpc_parity.core.machine import load_average, machine_info, machine_slug
+from tdmpc_parity.core.tasks import TASKS
 
 _LOAD_START = pytest.StashKey[list]()
 _BUDGET = pytest.StashKey[Budget]()
@@ -83,10 +89,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-budget", metavar="SECONDS", type=float, default=None,
                     help="time budget of the whole session (priority order, rounds cut to fit, skips recorded)")
     group.addoption("--bench-progress", metavar="FILE", default=None,
-                    help="append 'start<TAB>nodeid' / 'end<TAB>nodeid' per case (bench/device_run.py finds a "
+                    help="append 'start<TAB>nodeid' / 'end<TAB>nodeid' per case (bench/device/run.py finds a "
                          "case that crashed the process)")
     group.addoption("--bench-plan", metavar="FILE", default=None,
-                    help="with --bench-budget: a plan (bench/device_plan.py) giving cases their expected seconds; "
+                    help="with --bench-budget: a plan (bench/device/plan.py) giving cases their expected seconds; "
                          "a case starts only if they fit in the time left")
     group.addoption("--bench-case-seconds", metavar="SECONDS", type=float, default=None,
                     help="with --bench-budget: timed seconds per case at most (default 20)")
@@ -130,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         set_active_budget(config.stash[_BUDGET])
         plan = config.getoption("bench_plan", default=None)
         if plan:
-            from bench.device_plan import read_plan
+            from bench.device.plan import read_plan
 
             try:
                 config.stash[_PLAN] = read_plan(Path(plan))
@@ -275,7 +281,7 @@ def _budget_start(request: pytest.FixtureRequest):
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Add what pytest-benchmark lacks: GPU, driver/CUDA, CPU model/cores, versions, JAX backend, load."""
-    from harness.machine import machine_info as harness_machine_info
+    from tdmpc_parity.core.machine import machine_info as harness_machine_info
 
     machine_info.update(harness_machine_info())
     machine_info["load_average_start"] = config.stash.get(_LOAD_START, None)
@@ -299,7 +305,7 @@ def bench_profile(request: pytest.FixtureRequest) -> BenchProfile:
 
 @pytest.fixture(scope="session")
 def sizes(request: pytest.FixtureRequest) -> BenchSizes:
-    """Task, n_envs and calls of the selected bench profile (`bench.harness_utils.SIZES`)."""
+    """Task, n_envs and calls of the selected bench profile (`bench.protocol.SIZES`)."""
     return sizes_from_config(request.config)
 
 

@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from bench.cases import update_case
-    from bench.harness_utils import bench_sizes, config_for, paired_speedup
-    from harness.benchmeta import get_bench_profile
+    from bench.protocol import bench_sizes, config_for, paired_speedup
+    from tdmpc_parity.analysis.benchmeta import get_bench_profile
 
     profile, sizes = get_bench_profile("cpu"), bench_sizes("cpu", args.task)
     cases = {b: update_case(config_for(profile, sizes, b, "official", glass="off"), profile, sizes.updates_per_call)

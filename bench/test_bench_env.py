@@ -3,7 +3,7 @@
 torch: dm_control behind gymnasium (`torch_ref.env.make_vector_env`, a `SyncVectorEnv`), actions drawn with
 NumPy, `vec.reset()` at the shared episode end (autoreset is off, as in the training loop). JAX: the
 Playground MJX env, `MJXEnv.step_batch` (the step vmapped over n_envs, one reset guarded by any(done), as
-the JAX training loop) inside one jitted `lax.scan` (`bench.harness_utils.JaxEnvRollout`), the env state
+the JAX training loop) inside one jitted `lax.scan` (`bench.protocol.JaxEnvRollout`), the env state
 donated and threaded into the next call. Each call's actions
 come from the call itself (NumPy generator / the threaded PRNG key). Rates: env steps = agent steps x
 action_repeat, summed over envs.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.harness_utils import (
+from bench.protocol import (
     case_param,
     config_for,
     config_profile,

@@ -2,7 +2,7 @@
 
 Each case builds the torch and the JAX work of one setting (bench/cases.py, the same work as the single-backend
 `update` and `train_iteration` benchmarks) and times them round by round, torch then JAX
-(`bench.harness_utils.time_pair`): the record is JAX's, and `extra_info.paired` holds torch's seconds of the
+(`bench.protocol.time_pair`): the record is JAX's, and `extra_info.paired` holds torch's seconds of the
 same rounds and the median per-round speedup with its 95 % bootstrap interval. A load that starts or stops
 during the case slows both calls of a round alike, where two records timed minutes apart each see another
 machine. The report lists these in their own table (`tdmpc-parity report`, "paired").
@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cases import train_case, update_case
-from bench.harness_utils import (
+from bench.protocol import (
     benchmarks_disabled,
     config_for,
     import_backend,

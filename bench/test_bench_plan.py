@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.harness_utils import (
+from bench.protocol import (
     case_param,
     config_for,
     extra_info_fn,

@@ -5,12 +5,12 @@ Cases: the `official` profile (1 env, MPPI, 1 update per agent step) and the `fa
 one, recorded as n_envs) with the `policy` and the `mppi` collector; with `--bench-devices N` also the JAX
 fast cases with the agent's envs sharded over N devices (jax_impl/sharding.py, the trainer's `--devices N`
 program; recorded as extra_info.devices, which the report matches on: no torch partner). One call =
-`iterations` training iterations (`bench.harness_utils.SIZES`), so env steps per call = iterations x n_envs x
+`iterations` training iterations (`bench.protocol.SIZES`), so env steps per call = iterations x n_envs x
 action_repeat and updates per call = iterations x updates_per_iteration.
 
 Set-up (untimed): the seed phase is one episode of U[-1, 1] actions in every env (`seed_steps=1`), so the
 buffer holds complete episodes; the one-off pretrain updates are skipped in both backends. torch:
-`bench.harness_utils.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update finiteness
+`bench.protocol.TorchTrainLoop`, the loop body of `torch_ref/train.py` (with its per-update finiteness
 sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random=False)` of
 `jax_impl.train.programs_for(cfg)` (the body of `Programs.train_chunk`), vmapped over the seed axis by
 `Programs.seed_program` as `train_chunk`, with the trainer's shared `Clock` and static episode end (`ends`: a
@@ -24,7 +24,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cases import train_case
-from bench.harness_utils import case_param, config_for, import_backend, profile_of, record_sanity, time_call
+from bench.protocol import case_param, config_for, import_backend, profile_of, record_sanity, time_call
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

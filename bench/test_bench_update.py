@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cases import update_case
-from bench.harness_utils import case_param, config_for, import_backend, profile_of, record_sanity, time_call
+from bench.protocol import case_param, config_for, import_backend, profile_of, record_sanity, time_call
 
 GLASS_PRESET = "phase1"  # the default Glass settings (cosine assignment, hinge balance)
 

@@ -2,7 +2,7 @@
 
 Pure cores (`td_target`, `world_model_loss`, `policy_loss`, `policy_act`) take every noise array as an
 argument; `TDMPC2.update_core` runs one full update (world-model step, policy step, Polyak) from given noise;
-the random wrappers (`update`, `act`) only split the state's key, draw noise (harness.noise specs) and call
+the random wrappers (`update`, `act`) only split the state's key, draw noise (tdmpc_parity.core.noise specs) and call
 the cores. The agent state is a pytree (`AgentState`), so whole training iterations can be jitted/scanned.
 
 Optimisers as torch: world-model Adam (encoder lr x enc_lr_scale, Glass lr x glass.lr_mult) after a global
@@ -20,15 +20,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from harness import noise as noise_specs
-from harness.config import Config
-from harness.schedule import policy_noise_std_at
 from jax_impl import math as jmath
 from jax_impl import noise as jnoise
 from jax_impl.planner import plan
 from jax_impl.runtime import agent_precision, configure
 from jax_impl.scale import init_scale, scale_update
 from jax_impl.world_model import Params, WorldModel
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.schedule import policy_noise_std_at
 
 sg = jax.lax.stop_gradient
 
@@ -159,7 +159,7 @@ class TDMPC2:
 
     def __init__(self, cfg: Config, n_envs: int | None = None):
         if not cfg.resolved:
-            raise ValueError("TDMPC2 needs a resolved config (harness.config.resolve_config)")
+            raise ValueError("TDMPC2 needs a resolved config (tdmpc_parity.core.config.resolve_config)")
         self.cfg = cfg
         self.dtype = configure(cfg)
         self.n_envs = n_envs if n_envs is not None else cfg.n_envs
@@ -248,7 +248,8 @@ class TDMPC2:
 
         return jax.lax.cond(active, step, lambda: (params, opt_state))
 
-    # -- Phase 1c: annealed collector noise, periodic Q reset (harness/schedule.py decides both from the step) --
+    # -- Phase 1c: annealed collector noise, periodic Q reset (tdmpc_parity/core/schedule.py decides both from the
+    # step) --
     def collector_std(self, env_step: jax.Array | int) -> jax.Array | float:
         """The `policy` collector's noise std after `env_step` env steps (a traced counter is converted to the
         agent's float dtype first, so the anneal is computed in float64 in a float64 run)."""
@@ -293,7 +294,7 @@ class TDMPC2:
     def act(self, state: AgentState, obs: jax.Array, t0: jax.Array, eval_mode: bool = False,  # parity: not compared
             env_step: jax.Array | int = 0):
         """(state, actions (E, A)) for observations (E, obs_dim): MPPI (official) or the configured collector (its
-        noise std at `env_step`, the env steps done, may be traced: harness.schedule.policy_noise_std_at)."""
+        noise std at `env_step`, the env steps done, may be traced: tdmpc_parity.core.schedule.policy_noise_std_at)."""
         cfg = self.cfg
         E = obs.shape[0]
         key, sub = jax.random.split(state.key)

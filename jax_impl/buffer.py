@@ -14,8 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
-from harness.noise import buffer_noise
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import buffer_noise
 
 
 def num_slots(cfg: Config, n_envs: int) -> int:

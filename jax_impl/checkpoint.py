@@ -3,11 +3,11 @@
 One checkpoint = a folder `checkpoints/step_<agent_step>/` holding `state/` (the whole TrainState pytree
 of one seed, written by orbax: agent parameters, target, Adam states, RunningScale, planner warm start,
 env states, replay buffer, keys, counters) and `meta.json` (config, loop counters), then `latest.json`
-(harness). Orbax writes into a temporary folder and renames it when complete.
+(tdmpc_parity). Orbax writes into a temporary folder and renames it when complete.
 
-Reading one runs no code from the files: meta.json is parsed as JSON (harness/safe_json.py), and orbax reads
+Reading one runs no code from the files: meta.json is parsed as JSON (tdmpc_parity/core/safe_json.py), and orbax reads
 state/ as JSON metadata, msgpack and TensorStore array chunks (numbers only; no pickle anywhere on its restore
-path); `harness.checkpoints.read_latest` refuses links that lead out of the run folder.
+path); `tdmpc_parity.core.checkpoints.read_latest` refuses links that lead out of the run folder.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from harness.checkpoints import (
+from tdmpc_parity.core.checkpoints import (
     CheckpointError,
     atomic_file,
     check_same_run,
@@ -29,8 +29,8 @@ from harness.checkpoints import (
     read_latest,
     write_latest,
 )
-from harness.config import Config, config_from_dict
-from harness.safe_json import read_json
+from tdmpc_parity.core.config import Config, config_from_dict
+from tdmpc_parity.core.safe_json import read_json
 
 FORMAT = "tdmpc-parity/jax/1"
 STATE, META = "state", "meta.json"

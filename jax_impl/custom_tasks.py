@@ -1,6 +1,6 @@
 """The official repository's custom tasks that the JAX backend runs: their rewards on a Playground env's data.
 
-Each of these 9 tasks (`harness.tasks`, `custom=True` with a `playground` env) changes the reward of a
+Each of these 9 tasks (`tdmpc_parity.core.tasks`, `custom=True` with a `playground` env) changes the reward of a
 dm_control task: the JAX env takes the Playground env's model and observation and calls
 `CUSTOM_REWARDS[task](pg_env, data)` instead of the env's own reward (`jax_impl/env.py`); cup-spin also starts
 from its own initial state (`jax_impl/initial_states.py`). The equations are

@@ -7,9 +7,9 @@ class's module reads its XML from `_XML_PATH`, which `load_env` points at the ed
 duration of the construction, and `sim_dt` is set to dm_control's timestep, so that the env steps
 `ctrl_dt / sim_dt` = dm_control's `n_sub_steps` physics steps per control step.
 
-The model is dm_control 1.0.50's as its suite builds it (`harness/data/dm_control_tasks/<domain>.xml`: the suite's
+The model is dm_control 1.0.50's as its suite builds it (`tdmpc_parity/data/dm_control_tasks/<domain>.xml`: the suite's
 XML, `cartpole.make_model(1)`, `swimmer.make_model(6)`; the official repository's custom tasks use the official
-XMLs the torch backend steps, `harness/data/official_tasks/`), with the task's own model edits as Playground's env
+XMLs the torch backend steps, `tdmpc_parity/data/official_tasks/`), with the task's own model edits as Playground's env
 class makes them (finger-spin's hinge damping 0.03, reacher's and finger-turn's target size). Every option is
 dm_control's (timestep, integrator, solver, iterations, tolerances, cone, eulerdamp, gravity, density...), except
 these deviations, each needed by MJX or by Playground's env class, none moving MuJoCo C's trajectory beyond
@@ -44,11 +44,11 @@ from typing import Any
 
 import mujoco
 
-from harness.tasks import TaskSpec
 from jax_impl.quadruped import MJX_ENVS as QUADRUPED_ENVS
 from jax_impl.reacher_three import MJX_ENVS as REACHER_THREE_ENVS
+from tdmpc_parity.core.tasks import TaskSpec
 
-# the project's own MJX envs (harness.tasks.OWN_MJX_ENVS): dm_control's models in both physics modes
+# the project's own MJX envs (tdmpc_parity.core.tasks.OWN_MJX_ENVS): dm_control's models in both physics modes
 OWN_ENVS: dict[str, Callable[..., Any]] = {**REACHER_THREE_ENVS, **QUADRUPED_ENVS}
 
 # dm_control domain -> (shipped XML, the ls_iterations it runs: Playground's, or None for dm_control's 50 (finger))
@@ -69,15 +69,15 @@ _POS = re.compile(r'\s+pos="([^"]*)"')
 
 
 def data_text(folder: str, name: str) -> str:
-    """A model shipped in harness/data/<folder>/ (dm_control_tasks or official_tasks), as text."""
-    return resources.files("harness").joinpath("data", folder, name).read_text()
+    """A model shipped in tdmpc_parity/data/<folder>/ (dm_control_tasks or official_tasks), as text."""
+    return resources.files("tdmpc_parity").joinpath("data", folder, name).read_text()
 
 
 def source_xml(spec: TaskSpec) -> str:
     """The unedited model of `spec`: the official XML the torch backend steps for a custom task that has one,
     else dm_control's (module docstring)."""
     name = DOMAINS[spec.domain][0]
-    official = resources.files("harness").joinpath("data", "official_tasks", name)
+    official = resources.files("tdmpc_parity").joinpath("data", "official_tasks", name)
     return official.read_text() if spec.custom and official.is_file() else data_text("dm_control_tasks", name)
 
 

@@ -66,13 +66,13 @@ from mujoco_playground import registry
 from mujoco_playground import step as playground_step
 from mujoco_playground._src.dm_control_suite import reacher as playground_reacher
 
-from harness.config import Config
-from harness.tasks import TaskSpec, get_task
 from jax_impl import dm_control_physics
 from jax_impl.collision import c_contact_frames
 from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.tasks import TaskSpec, get_task
 
 
 @struct.dataclass
@@ -141,7 +141,7 @@ def load_physics(spec: TaskSpec, physics: str, impl: str) -> Any:
     return _load_playground(str(spec.playground), impl)
 
 
-# the project's own MJX envs (harness.tasks.OWN_MJX_ENVS), built where Playground has no such model
+# the project's own MJX envs (tdmpc_parity.core.tasks.OWN_MJX_ENVS), built where Playground has no such model
 MJX_ENVS: dict[str, Callable[..., Any]] = dm_control_physics.OWN_ENVS
 
 

@@ -30,10 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harness.config import Config, GlassConfig
-from harness.runlog import GLASS_ACTIVE
 from jax_impl import layers
 from jax_impl.structural_entropy import h2, s_from_logits
+from tdmpc_parity.core.config import Config, GlassConfig
+from tdmpc_parity.core.runlog import GLASS_ACTIVE
 
 NORM_EPS = 1e-8  # clamp of the L2 norms (cosine assignment) and of the row normaliser / cut denominator
 ACTIVE_FRACTION = 0.05  # a cluster is active when S_bar_k > ACTIVE_FRACTION / K
@@ -185,7 +185,7 @@ def glass_terms(head_or_params: Mapping[str, jax.Array], z_src: jax.Array, z_nex
 
     Active: `glass_loss` and glass_active 1. Inactive: nothing is computed; the loss and every metric are
     zeros (NaN-free, zero gradient) and glass_active is 0, so every update logs the same keys in both
-    backends (harness.runlog.update_row averages the Glass metrics of a train row over its active updates).
+    backends (tdmpc_parity.core.runlog.update_row averages the Glass metrics of a train row over its active updates).
     Under vmap the cond only skips work when `active` is not batched (jax_impl.train passes one flag for all
     seeds); a batched flag makes vmap run both branches, with the same results.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
+from tdmpc_parity.core.config import Config
 
 LOG_SQRT_2PI = 0.9189385175704956  # 0.5 * log(2 pi), applied once per action dimension
 

@@ -1,12 +1,12 @@
-"""Random wrappers' one source of noise: draw the arrays named in `harness.noise` with a JAX key."""
+"""Random wrappers' one source of noise: draw the arrays named in `tdmpc_parity.core.noise` with a JAX key."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
-from harness.noise import NoiseSpec
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import NoiseSpec
 
 
 def _pairs(key: jax.Array, shape: tuple[int, ...], num_q: int) -> jax.Array:
@@ -20,7 +20,7 @@ def _pairs(key: jax.Array, shape: tuple[int, ...], num_q: int) -> jax.Array:
 
 
 def draw(specs: dict[str, NoiseSpec], key: jax.Array, cfg: Config, dtype) -> dict[str, jax.Array]:
-    """Draw each spec (see harness.noise for the kinds) from one key (split per array, in spec order)."""
+    """Draw each spec (see tdmpc_parity.core.noise for the kinds) from one key (split per array, in spec order)."""
     keys = jax.random.split(key, len(specs))
     out: dict[str, jax.Array] = {}
     for k, (name, spec) in zip(keys, specs.items(), strict=True):

@@ -15,10 +15,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
 from jax_impl import math as jmath
 from jax_impl import runtime
 from jax_impl.world_model import Params, WorldModel
+from tdmpc_parity.core.config import Config
 
 
 class PlanResult(NamedTuple):

@@ -20,9 +20,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
-from harness.profile import STAGES
 from jax_impl.train import Clock, Programs
+from tdmpc_parity.app.profile import STAGES
+from tdmpc_parity.core.config import Config
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 MuJoCo Playground has no quadruped, so this env is built here, on dm_control's own model and task (the same
 env in the config's `physics=dm_control`, the only physics it has; `jax_impl/dm_control_physics.py` loads it):
-- model: `harness/data/dm_control_tasks/quadruped.xml`, dm_control 1.0.50's `quadruped.make_model()` (walls, ball,
+- model: `tdmpc_parity/data/dm_control_tasks/quadruped.xml`, dm_control 1.0.50's `quadruped.make_model()` (walls, ball,
   target, terrain and rangefinders removed, as for walk and run), with the floor's size set as the task sets it
   (walk 10 m, run 100 m: a plane collides as an infinite plane, so only rendering sees it). The physics are the
   XML's: 0.005 s steps, 4 per 0.02 s control step, Newton, 100 iterations, pyramidal cones.
@@ -43,8 +43,8 @@ MAX_HEIGHT_STEPS = 10_000  # ... and a RuntimeError after 10,000 attempts (here:
 
 
 def dm_control_xml() -> str:
-    """dm_control's quadruped XML for walk and run, as shipped (harness/data/dm_control_tasks/)."""
-    return resources.files("harness").joinpath("data", "dm_control_tasks", XML_NAME).read_text()
+    """dm_control's quadruped XML for walk and run, as shipped (tdmpc_parity/data/dm_control_tasks/)."""
+    return resources.files("tdmpc_parity").joinpath("data", "dm_control_tasks", XML_NAME).read_text()
 
 
 def default_config() -> config_dict.ConfigDict:

@@ -1,7 +1,7 @@
 """reacher-three-easy / -hard for the JAX backend: the official three-link reacher as a Playground-style MJX env.
 
 MuJoCo Playground has no three-link reacher, so this env is built here, on the official repository's XML
-(`harness/data/official_tasks/reacher_three_links.xml`, the model the torch backend runs) with dm_control's
+(`tdmpc_parity/data/official_tasks/reacher_three_links.xml`, the model the torch backend runs) with dm_control's
 reacher task on it (`dm_control.suite.reacher.Reacher`, which the official task uses unchanged):
 - model: the official XML with its physics as they are (timestep 0.02 s = one control step, Euler with implicit
   joint damping, Newton solver, 100 iterations, contacts disabled); Playground's two-link reacher instead runs
@@ -15,7 +15,8 @@ reacher task on it (`dm_control.suite.reacher.Reacher`, which the official task 
   tol(|target - finger|, (0, r_target + r_finger)) — Playground's `Reacher._get_obs` / `_get_reward`, which
   read the geoms by name.
 
-`MJX_ENVS` maps the env names of `harness.tasks.OWN_MJX_ENVS` to their constructors (`jax_impl/dm_control_physics.py`
+`MJX_ENVS` maps the env names of `tdmpc_parity.core.tasks.OWN_MJX_ENVS` to their constructors
+(`jax_impl/dm_control_physics.py`
 loads them in `physics=dm_control`, the only physics they have).
 """
 
@@ -43,8 +44,8 @@ _MOCAP_TARGET = ('<body name="target" pos="0 0 .01" mocap="true">'
 
 
 def official_xml() -> str:
-    """The official three-link reacher XML, as shipped (harness/data/official_tasks/)."""
-    return resources.files("harness").joinpath("data", "official_tasks", XML_NAME).read_text()
+    """The official three-link reacher XML, as shipped (tdmpc_parity/data/official_tasks/)."""
+    return resources.files("tdmpc_parity").joinpath("data", "official_tasks", XML_NAME).read_text()
 
 
 def mocap_target_xml(xml: str) -> str:

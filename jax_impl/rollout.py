@@ -8,7 +8,7 @@ when asked (static flags), the reward of every agent step, the encoder latents z
 ends at the scan's last step and no auto-reset is traced (`step_batch(..., reset=False)`). The MJX env steps
 its action_repeat control steps inside one scan, so `replay` re-runs them from the step's start data with the
 same ctrl (`env.control_step`, the env's own function) and keeps each one's qpos/qvel: the frames of a video.
-`Evaluator` is what `harness/evaluate.py` drives (the same interface as torch_ref/rollout.py): an agent built
+`Evaluator` is what `tdmpc_parity/app/evaluate.py` drives (the same interface as torch_ref/rollout.py): an agent built
 from canonical weights, episode i from the keys split from fold_in(PRNGKey(seed), 10_000 + i), frames rendered
 by copying the states into an `mujoco.MjData` of the env's MjModel.
 """
@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harness.config import Config, GlassConfig
-from harness.evaluate import EpisodeRecord
-from harness.video import FrameRenderer, RenderSpec
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.env import EnvState, MJXEnv
+from tdmpc_parity.app.evaluate import EpisodeRecord
+from tdmpc_parity.core.config import Config, GlassConfig
+from tdmpc_parity.core.video import FrameRenderer, RenderSpec
 
 
 class Episodes(NamedTuple):
@@ -104,10 +104,10 @@ def make_agent_state(agent: TDMPC2, canon: Mapping[str, np.ndarray], key: jax.Ar
 
 def checkpoint_weights(run_dir: str | Path, cfg: Config) -> tuple[dict[str, np.ndarray], int]:
     """(canonical weights, agent step) of the run's latest training checkpoint (orbax; `cfg` = the run's config)."""
-    from harness.checkpoints import CheckpointError, read_latest
     from jax_impl import checkpoint
     from jax_impl.train import programs_for
     from jax_impl.weights import to_canonical
+    from tdmpc_parity.core.checkpoints import CheckpointError, read_latest
 
     found = read_latest(run_dir)
     if found is None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
+from tdmpc_parity.core.config import Config
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 MODES = ("highest", "high", "bf16")

@@ -22,18 +22,24 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from harness.checkpoints import require_checkpoint
-from harness.config import Config
-from harness.runlog import NonFiniteError, RunLog, update_row
-from harness.schedule import Schedule, q_reset_due
-from harness.time_budget import TimeBudget
-from harness.training_video import drop_videos_after, require_video_writer, video_due, video_index, write_training_video
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.buffer import Buffer, BufferState
 from jax_impl.env import EnvState, MJXEnv
 from jax_impl.rollout import run_episodes
 from jax_impl.runtime import agent_precision
 from jax_impl.sharding import Layout, constrain_state, replicated, state_shardings, train_layout
+from tdmpc_parity.app.training_video import (
+    drop_videos_after,
+    require_video_writer,
+    video_due,
+    video_index,
+    write_training_video,
+)
+from tdmpc_parity.core.checkpoints import require_checkpoint
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.runlog import NonFiniteError, RunLog, update_row
+from tdmpc_parity.core.schedule import Schedule, q_reset_due
+from tdmpc_parity.core.time_budget import TimeBudget
 
 
 def param_counts(cfg: Config) -> dict[str, int]:
@@ -264,7 +270,7 @@ class Trainer:
                      for d, s in zip(run_dirs, seeds, strict=True)]
         self.compile_seconds: dict[str, float] = {}
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
-        self.last_video = -1  # harness/training_video.py: index of the last video written
+        self.last_video = -1  # tdmpc_parity/app/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.state = self._restore() if resume else None
         self.resumed = self.state is not None
@@ -448,8 +454,8 @@ class Trainer:
         return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
     def _save_final_models(self) -> None:
-        from harness.weights import save_weights
         from jax_impl.weights import to_canonical
+        from tdmpc_parity.core.weights import save_weights
 
         for s, run_dir in enumerate(self.run_dirs):
             params = jax.tree.map(lambda x: x[s], self.state.agent.params)  # noqa: B023

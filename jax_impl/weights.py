@@ -1,4 +1,4 @@
-"""jax_impl <-> canonical weights (harness/weights.py): Flax kernels are transposed, names mapped."""
+"""jax_impl <-> canonical weights (tdmpc_parity/core/weights.py): Flax kernels are transposed, names mapped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harness.weights import Canonical, WeightMismatch, canonical_from_tree, tree_from_canonical
 from jax_impl.world_model import Params, WorldModel
+from tdmpc_parity.core.weights import Canonical, WeightMismatch, canonical_from_tree, tree_from_canonical
 
 
 def to_canonical(model: WorldModel, params: Params) -> Canonical:

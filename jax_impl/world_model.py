@@ -13,10 +13,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from harness.config import Config
 from jax_impl import layers
 from jax_impl import math as jmath
 from jax_impl.runtime import DTYPES
+from tdmpc_parity.core.config import Config
 
 Params = dict
 
@@ -26,7 +26,7 @@ class WorldModel:
 
     def __init__(self, cfg: Config):
         if not cfg.resolved:
-            raise ValueError("WorldModel needs a resolved config (harness.config.resolve_config)")
+            raise ValueError("WorldModel needs a resolved config (tdmpc_parity.core.config.resolve_config)")
         self.cfg = cfg
         self.dtype = DTYPES[cfg.dtype]
         A, Z, M = cfg.action_dim, cfg.latent_dim, cfg.mlp_dim

@@ -41,8 +41,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = session.config.getoption("--parity-report")
     if not out:
         return
-    from harness.parity_report import write_report
     from parity.helpers import LOG
+    from tdmpc_parity.analysis.parity_report import write_report
 
     if hasattr(session.config, "workerinput"):  # an xdist worker: its log travels to the controller
         session.config.workeroutput["parity_log"] = LOG.to_json()

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     table, total = coverage_table(data_file)
     print(table)
     if args.out:
-        from harness.fsutil import atomic_write_text
+        from tdmpc_parity.core.fsutil import atomic_write_text
 
         atomic_write_text(args.out, render(table, total))
     missed = missed_rows(table)

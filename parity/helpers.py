@@ -17,10 +17,10 @@ import jax
 import numpy as np
 import torch
 
-from harness.config import Config, load_config
-from harness.parity_report import TOLERANCES, ParityLog
 from jax_impl import agent as jagent
 from jax_impl import weights as jweights
+from tdmpc_parity.analysis.parity_report import TOLERANCES, ParityLog
+from tdmpc_parity.core.config import Config, load_config
 from torch_ref import agent as tagent
 from torch_ref import weights as tweights
 

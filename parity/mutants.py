@@ -6,7 +6,7 @@ tool copies the repository's sources into a fresh temporary folder, applies the 
 working tree is never touched), and runs the tests named in `tests` (cheapest first: parity tests, or for the
 random wrappers, which parity cannot compare, the distribution tests of tests/test_random_draws.py) with
 `-x -q -p no:cacheprovider`, cwd = the copy and PYTHONPATH = the copy, so the copy's packages shadow the
-editable install (checked before every run: `harness`, `jax_impl`, `torch_ref` and `parity` must import
+editable install (checked before every run: `tdmpc_parity`, `jax_impl`, `torch_ref` and `parity` must import
 from the copy). Outcomes:
 
 * killed     pytest exit code 1 (a test failed); the first `FAILED <nodeid>` line is the killing test
@@ -28,7 +28,7 @@ tree during a long run do not leak into later mutants.
 
 Results: every finished mutant is written at once to a JSON file beside the markdown (`--out X.md` ->
 `X.json`), keyed by mutant id, and the markdown is re-rendered from the JSON; both writes are atomic
-(harness/fsutil.py). A later run (e.g. `--only ID`) replaces only the rows it runs and keeps the others,
+(tdmpc_parity/core/fsutil.py). A later run (e.g. `--only ID`) replaces only the rows it runs and keeps the others,
 so an interrupted run keeps what finished. Rows whose mutant no longer exists or whose definition changed
 are dropped. The markdown has the last run's command, date and machine, counts per backend, one row per
 mutant run (file:line of `old` in the original file) and a table of survivors with their explanation.
@@ -59,8 +59,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.fsutil import atomic_write_text
-from harness.pytest_env import child_pytest_env
+from tdmpc_parity.app.pytest_env import child_pytest_env
+from tdmpc_parity.core.fsutil import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "results" / "mutation.md"
@@ -70,7 +70,7 @@ PACKAGES = {"jax": "jax_impl", "torch": "torch_ref"}
 KINDS = ("constant", "off-by-one", "dropped-term", "swapped", "reduction", "stop-gradient", "clamp")
 RESULTS = ("killed", "survived", "equivalent", "error", "timeout")
 PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider")
-IMPORT_CHECK = ("harness", "jax_impl", "torch_ref", "parity")
+IMPORT_CHECK = ("tdmpc_parity", "jax_impl", "torch_ref", "parity")
 
 
 class MutantError(ValueError):
@@ -143,7 +143,7 @@ ENV_CTRL = _ids(_ENV + "test_actions_map_onto_asymmetric_ctrlranges_as_dm_contro
 TASK_FNS = _ENV + "test_task_obs_layout_and_reward_functions_match_dm_control"  # [task]
 STARTS = "parity/test_initial_states.py::test_initial_states"  # [task]
 # the random wrappers are not compared by parity (each backend draws with its own RNG): their distributions are
-# tested against harness/noise.py in tests/test_random_draws.py, per backend ([jax] / [torch])
+# tested against tdmpc_parity/core/noise.py in tests/test_random_draws.py, per backend ([jax] / [torch])
 _RD = "tests/test_random_draws.py::"
 CONTINUOUS = _RD + "test_continuous_kinds_follow_their_distributions"  # [backend]
 INDEX = _RD + "test_index_kind_is_uniform_on_its_range"  # [backend]
@@ -836,7 +836,7 @@ def run_mutant(m: Mutant | None, snapshot: Path, tests: Sequence[str], timeout: 
 
 
 def machine_description() -> str:
-    from harness.machine import cpu_info, load_average
+    from tdmpc_parity.core.machine import cpu_info, load_average
 
     cpu = cpu_info()
     load = load_average()

@@ -24,13 +24,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness import noise as noise_specs
-from harness.config import load_config
-from harness.noise import draw_numpy
 from jax_impl import agent as jagent
 from parity.helpers import compare, make_config, make_pair, precision
 from parity.test_planner_parity import _check, _plan_both
 from parity.test_update_parity import compare_updates
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.noise import draw_numpy
 from torch_ref import agent as tagent
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.config import load_config
 from jax_impl.buffer import Buffer as JBuffer
 from parity.helpers import compare
+from tdmpc_parity.core.config import load_config
 from torch_ref.buffer import Buffer as TBuffer
 
 

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from harness.config import load_config
-from harness.tasks import TASKS
 from jax_impl.env import make_env as make_jax_env
 from parity.env_states import SimState, apply_dm, capture
 from parity.test_env_parity import jax_state_from
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import TASKS
 from torch_ref.env import make_env as make_torch_env
 
 DM_AGENT_STEPS = 10

@@ -11,7 +11,7 @@ stepping against the torch env is parity/test_dm_control_physics.py.
    checks the JAX env's dm_control observation timing (kinematics of the new state, touch one sub-step old).
 3. `measure_xml_drift` measures how far Playground's XML (solver iterations 4, ls_iterations 10, eulerdamp
    off) takes the dynamics from dm_control's XML (iterations 100): both in MuJoCo C, same states and
-   actions. It lives here, not in `harness/` (which may not import mujoco) nor in one backend (it needs
+   actions. It lives here, not in `tdmpc_parity/` (which may not import mujoco) nor in one backend (it needs
    dm_control's physics and the Playground model the JAX env steps); `drift_notes` formats it for the
    parity report (`parity/conftest.py` calls it).
 """
@@ -29,12 +29,12 @@ import numpy as np
 import pytest
 from mujoco import mjx
 
-from harness.config import load_config
-from harness.tasks import OWN_MJX_ENVS, TASKS
 from jax_impl.env import MJXEnv
 from jax_impl.env import make_env as make_jax_env
 from parity.env_states import SimState, apply_mj, capture, converged_model, dm_task_functions, goal_states, rollout
 from parity.helpers import compare
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS
 from torch_ref.env import DMControlEnv, flatten_observation
 from torch_ref.env import make_env as make_torch_env
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import GlassConfig, load_config
 from jax_impl import glass as jglass
 from jax_impl import structural_entropy as jse
 from parity.helpers import compare, precision
+from tdmpc_parity.core.config import GlassConfig, load_config
 from torch_ref import glass as tglass
 from torch_ref import structural_entropy as tse
 

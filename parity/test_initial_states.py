@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.config import load_config
-from harness.tasks import OWN_MJX_ENVS, TASKS
 from jax_impl.env import MJXEnv
 from jax_impl.env import make_env as make_jax_env
 from jax_impl.initial_states import INITIAL_STATES, SAME_AS_DM_CONTROL, TASK_INITIAL_STATES
 from parity.env_states import SimState, apply_dm, capture, target_mocap
 from parity.helpers import compare
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS
 from torch_ref.env import DMControlEnv, flatten_observation
 
 N = 256

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.noise import draw_numpy
 from parity.helpers import SATURATED_ENTROPY_F32, compare, make_config, make_pair, precision
+from tdmpc_parity.core.noise import draw_numpy
 
 
 @pytest.mark.parametrize("size", ["tiny", "5M"])
@@ -56,7 +56,7 @@ def test_module_forwards(dtype, size, batch):
 def test_dropout_masks_are_per_head_and_drawn_independently(dtype):
     """The random wrappers draw an independent keep-mask per head (shape (num_q, ..., mlp_dim))."""
     cfg = make_config(dtype, overrides=["dropout=0.5"])
-    masks = draw_numpy({"m": __import__("harness.noise", fromlist=["NoiseSpec"]).NoiseSpec(
+    masks = draw_numpy({"m": __import__("tdmpc_parity.core.noise", fromlist=["NoiseSpec"]).NoiseSpec(
         (cfg.num_q, 4, cfg.mlp_dim), "keep")}, np.random.default_rng(0), cfg)["m"]
     assert masks.shape == (cfg.num_q, 4, cfg.mlp_dim)
     assert not np.array_equal(masks[0], masks[1])

@@ -1,7 +1,9 @@
 """The Phase 1c knobs (docs/glass.md) in both backends: the annealed `policy` collector noise and the periodic
-Q reset (config `policy_noise_end`, `q_reset_every_env_steps`; harness/schedule.py decides both from the step).
+Q reset (config `policy_noise_end`, `q_reset_every_env_steps`; tdmpc_parity/core/schedule.py decides both from the
+step).
 
-* the anneal: harness.schedule.policy_noise_std_at on Python ints (torch) and on a traced int32 counter inside a
+* the anneal: tdmpc_parity.core.schedule.policy_noise_std_at on Python ints (torch) and on a traced int32 counter
+inside a
   jitted `lax.scan` (JAX, as in the compiled training loop), and the collector's actions with it;
 * the reset (online Q <- target Q, a fresh Adam state of the Q ensemble) in a compiled JAX loop (lax.scan over
   training iterations, the reset decided from the traced iteration) against the torch loop over six iterations
@@ -18,12 +20,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import load_config
-from harness.schedule import policy_noise_std_at, q_reset_due
-from harness.weights import canonical_from_tree
 from jax_impl import agent as jagent
 from parity.helpers import compare, make_config, make_pair, precision
 from parity.test_update_parity import TEN_STEP_TOL, _batch, _noise, _params
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.schedule import policy_noise_std_at, q_reset_due
+from tdmpc_parity.core.weights import canonical_from_tree
 from torch_ref import agent as tagent
 
 ANNEAL = ["collector=policy", "policy_noise_std=0.3", "policy_noise_end=0.1", "policy_noise_anneal_env_steps=1000"]
@@ -54,7 +56,7 @@ def test_collector_with_annealed_noise(dtype):
 
         def body(_, xs):
             step, n = xs
-            std = p.jax.collector_std(step)  # harness.schedule.policy_noise_std_at on the traced step
+            std = p.jax.collector_std(step)  # tdmpc_parity.core.schedule.policy_noise_std_at on the traced step
             return None, (std, jagent.policy_act(p.jax.model, jparams, jobs, std, n))
 
         _, (j_std, j_act) = jax.jit(lambda s, n: jax.lax.scan(body, None, (s, n)))(

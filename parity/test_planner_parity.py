@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness import noise as noise_specs
-from harness.noise import draw_numpy
 from jax_impl import planner as jplanner
 from jax_impl import scale as jscale
 from parity.helpers import compare, make_config, make_pair, precision
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.noise import draw_numpy
 from torch_ref import planner as tplanner
 from torch_ref import scale as tscale
 

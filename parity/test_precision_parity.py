@@ -39,11 +39,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.weights import canonical_from_tree
 from jax_impl import agent as jagent
 from parity.helpers import SATURATED_ENTROPY_F32, Pair, compare, make_config, make_pair, to_numpy
 from parity.test_planner_parity import _plan_both
 from parity.test_update_parity import _batch, _noise, _params, _run_updates
+from tdmpc_parity.core.weights import canonical_from_tree
 from torch_ref import agent as tagent
 
 BF16_TOL = (1e-3, 1e-3)  # (rtol, atol), torch vs JAX in bf16 mode, tiny: forwards, losses, gradients, planner
@@ -216,8 +216,8 @@ def test_bf16_planner():
     p = _pair("bf16", seed=2)
     cfg, E = p.cfg, 2
     rng = np.random.default_rng(20)
-    from harness import noise as noise_specs
-    from harness.noise import draw_numpy
+    from tdmpc_parity.core import noise as noise_specs
+    from tdmpc_parity.core.noise import draw_numpy
 
     mean = np.zeros((E, cfg.horizon, cfg.action_dim))
     for t0 in (np.array([True, True]), np.array([False, True])):

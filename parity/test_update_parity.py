@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness import noise as noise_specs
-from harness.noise import draw_numpy
-from harness.weights import canonical_from_tree
 from jax_impl import agent as jagent
 from jax_impl import weights as jweights
 from parity.helpers import SATURATED_ENTROPY_F32, compare, make_config, make_pair, precision
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.noise import draw_numpy
+from tdmpc_parity.core.weights import canonical_from_tree
 from torch_ref import agent as tagent
 from torch_ref import weights as tweights
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.weights import WeightMismatch, load_weights, save_weights
 from jax_impl import weights as jweights
 from jax_impl.world_model import WorldModel as JWorldModel
 from parity.helpers import compare, make_config, precision, random_canonical
+from tdmpc_parity.core.weights import WeightMismatch, load_weights, save_weights
 from torch_ref import official_checkpoint
 from torch_ref import weights as tweights
 from torch_ref.world_model import WorldModel as TWorldModel

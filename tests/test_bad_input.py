@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main as cli
+from tdmpc_parity.app.cli import main as cli
 from tests.train_helpers import cli_args, tiny_config
 
 
@@ -37,7 +37,7 @@ def test_max_minutes_must_be_positive(tmp_path: Path, capsys):
 
 
 def test_checkpoint_of_another_model_size_is_refused(tmp_path: Path):
-    from harness.checkpoints import CheckpointError
+    from tdmpc_parity.core.checkpoints import CheckpointError
     from torch_ref.train import Trainer
 
     run_dir = tmp_path / "run"

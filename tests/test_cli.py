@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli as cli_mod
-from harness.tasks import TASKS
+import tdmpc_parity.app.cli as cli_mod
+from tdmpc_parity.core.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def test_a_missing_test_folder_is_a_clear_error(tmp_path: Path, monkeypatch, cap
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Help texts, pytest pass-through, `python -m harness`
+# Help texts, pytest pass-through, `python -m tdmpc_parity`
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -136,8 +136,8 @@ def test_other_commands_still_refuse_unknown_arguments(monkeypatch, capsys) -> N
     assert exc.value.code == 2 and "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
-def test_python_dash_m_harness_is_the_cli() -> None:
-    proc = subprocess.run([sys.executable, "-m", "harness", "--help"], cwd=REPO, capture_output=True, text=True,
+def test_python_dash_m_tdmpc_parity_is_the_cli() -> None:
+    proc = subprocess.run([sys.executable, "-m", "tdmpc_parity", "--help"], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage: tdmpc-parity" in proc.stdout and "train" in proc.stdout
@@ -150,7 +150,7 @@ def test_python_dash_m_harness_is_the_cli() -> None:
 
 def _first_eval_by_schedule(cfg) -> int | None:
     """The first eval after step 0 as the training loop finds it: episode ends, Schedule.eval_due."""
-    from harness.schedule import Schedule
+    from tdmpc_parity.core.schedule import Schedule
 
     sched = Schedule(cfg)
     for done in range(cfg.episode_length, sched.total_iterations + 1, cfg.episode_length):
@@ -216,7 +216,7 @@ def test_train_prints_the_banner_even_without_progress(monkeypatch, tmp_path: Pa
 
 
 def test_check_writes_into_a_new_folder_not_results(monkeypatch, tmp_path: Path, capsys) -> None:
-    import harness.report as report_mod
+    import tdmpc_parity.analysis.report as report_mod
 
     calls = _capture_pytest(monkeypatch)
     reports = []

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import harness.cli as cli_mod
-from harness.config_keys import all_keys
-from harness.tasks import TASKS, TORCH_ONLY, UNSUPPORTED
+import tdmpc_parity.app.cli as cli_mod
+from tdmpc_parity.core.config_keys import all_keys
+from tdmpc_parity.core.tasks import TASKS, TORCH_ONLY, UNSUPPORTED
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,5 @@
-"""harness.compare and harness.official_results on synthetic run folders (config.json written by RunLog,
+"""tdmpc_parity.analysis.compare and tdmpc_parity.analysis.official_results on synthetic run folders (config.json
+written by RunLog,
 eval.csv by hand) with known returns: grouping, statistics, the backend tests, the figure, the official data,
 the CLI and its bad-input errors."""
 
@@ -16,13 +17,19 @@ import pytest
 from matplotlib.image import imread
 from scipy import stats
 
-from harness.cli import main as cli
-from harness.compare import compare, config_hash, read_eval_csv
-from harness.config import load_config
-from harness.official_results import available_tasks, data_dir, load_official, official_curve, read_results_csv
-from harness.runlog import RunLog
-from harness.stats import iqm_stratified_ci, probability_of_improvement, welch_tost
-from harness.tasks import TASKS
+from tdmpc_parity.analysis.compare import compare, config_hash, read_eval_csv
+from tdmpc_parity.analysis.official_results import (
+    available_tasks,
+    data_dir,
+    load_official,
+    official_curve,
+    read_results_csv,
+)
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.runlog import RunLog
+from tdmpc_parity.core.stats import iqm_stratified_ci, probability_of_improvement, welch_tost
+from tdmpc_parity.core.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = (0, 1000, 2000, 3000)
@@ -95,7 +102,7 @@ def test_every_task_has_its_official_results() -> None:
             assert last - 100_000 <= steps[-1] <= last, task
             assert rewards.shape == steps.shape and np.all((rewards >= 0) & (rewards <= 1000)), task
     folder = data_dir()
-    assert folder.parent.parent == REPO / "harness"
+    assert folder.parent.parent == REPO / "tdmpc_parity"
     assert (folder / "LICENSE.official").read_text().startswith("MIT License")
     assert "e9f5932" in (folder / "README.md").read_text()
 
@@ -144,10 +151,11 @@ def test_a_well_formed_file_is_read_per_seed_and_sorted(tmp_path: Path) -> None:
 
 
 def test_the_data_files_ship_with_the_package() -> None:
-    """pyproject's package-data globs cover every file of harness/data (a wheel built from it holds them)."""
+    """pyproject's package-data globs cover every file of tdmpc_parity/data (a wheel built from it holds them)."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    patterns = config["package-data"]["harness"]
-    files = [p.relative_to(REPO / "harness").as_posix() for p in (REPO / "harness" / "data").rglob("*") if p.is_file()]
+    patterns = config["package-data"]["tdmpc_parity"]
+    package = REPO / "tdmpc_parity"
+    files = [p.relative_to(package).as_posix() for p in (package / "data").rglob("*") if p.is_file()]
     results = [f for f in files if f.startswith("data/official_tdmpc2/")]
     models = [f for f in files if f.startswith("data/official_tasks/")]
     dm_models = [f for f in files if f.startswith("data/dm_control_tasks/")]
@@ -298,7 +306,7 @@ def test_png_is_written_with_and_without_official(two_backends: list[Path], tmp_
 
 
 def test_official_overlay_uses_the_shipped_data(two_backends: list[Path], tmp_path: Path, monkeypatch) -> None:
-    import harness.compare as compare_mod
+    import tdmpc_parity.analysis.compare as compare_mod
 
     read: list[tuple[str, object]] = []
     real = compare_mod.official_curve

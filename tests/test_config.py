@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.config import MODEL_SIZE, config_from_dict, discount_heuristic, load_config
+from tdmpc_parity.core.config import MODEL_SIZE, config_from_dict, discount_heuristic, load_config
 
 
 def test_official_defaults_and_derived_values():
@@ -36,7 +36,7 @@ def test_discount_heuristic_and_seed_steps():
 
 
 def test_plus_two_iterations_for_large_action_spaces(monkeypatch):
-    from harness import tasks
+    from tdmpc_parity.core import tasks
 
     big = tasks.TaskSpec("dog-run", "dog", "run", None, 223, 38)
     monkeypatch.setitem(tasks.TASKS, "dog-run", big)
@@ -114,8 +114,8 @@ def test_a_runs_config_json_is_a_config_file(tmp_path, monkeypatch, capsys):
     config: `_meta` is ignored and derived fields are recomputed (so an edited copy stays consistent)."""
     from types import SimpleNamespace
 
-    import harness.cli as cli_mod
-    from harness.runlog import RunLog
+    import tdmpc_parity.app.cli as cli_mod
+    from tdmpc_parity.core.runlog import RunLog
 
     overrides = ["backend=jax", "seed=3", "glass=phase1b", "model_size=1", "task=cartpole-balance", "lr=0.001"]
     cfg = load_config("fast", overrides=overrides)
@@ -179,21 +179,22 @@ def test_unknown_key_without_a_close_one_names_the_listing(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The key reference (harness/config_keys.py, docs/reference/config-keys.md)
+# The key reference (tdmpc_parity/core/config_keys.py, docs/reference/config-keys.md)
 # ----------------------------------------------------------------------------------------------------------
 
 
 def test_every_key_has_type_default_and_a_doc_line():
     from dataclasses import fields
 
-    from harness.config import DERIVED_FIELDS, Config, GlassConfig
-    from harness.config_keys import DERIVED_NOTE, FALLBACK_DOCS, all_keys
+    from tdmpc_parity.core.config import DERIVED_FIELDS, Config, GlassConfig
+    from tdmpc_parity.core.config_keys import DERIVED_NOTE, FALLBACK_DOCS, all_keys
 
     keys = {k.name: k for k in all_keys()}
     expected = [f.name for f in fields(Config) if f.name != "glass"] + [f"glass.{f.name}" for f in fields(GlassConfig)]
     assert sorted(keys) == sorted(expected) and len(keys) == len(all_keys())
     for k in keys.values():
-        assert k.doc.strip() and "\n" not in k.doc, f"{k.name} has no one-line doc: add a comment in harness/config.py"
+        assert k.doc.strip() and "\n" not in k.doc, (
+            f"{k.name} has no one-line doc: add a comment in tdmpc_parity/core/config.py")
         assert k.derived == (k.name in DERIVED_FIELDS)
         assert k.doc.startswith(DERIVED_NOTE) == k.derived and (k.default == "derived") == k.derived
     names = {n.removeprefix("glass.") for n in keys}
@@ -206,7 +207,7 @@ def test_every_key_has_type_default_and_a_doc_line():
 
 
 def test_docs_come_from_the_comments_beside_the_fields():
-    from harness.config_keys import all_keys
+    from tdmpc_parity.core.config_keys import all_keys
 
     keys = {k.name: k.doc for k in all_keys()}
     assert keys["save_every"] == "agent steps between checkpoints (at the next episode end); 0 = only at the end"
@@ -220,7 +221,7 @@ def test_docs_come_from_the_comments_beside_the_fields():
 
 
 def test_key_patterns_substring_and_glob():
-    from harness.config_keys import all_keys, match_keys
+    from tdmpc_parity.core.config_keys import all_keys, match_keys
 
     keys = all_keys()
     assert [k.name for k in match_keys(keys, "HORIZON")] == ["horizon"]
@@ -234,10 +235,10 @@ def test_key_patterns_substring_and_glob():
 def test_the_committed_key_reference_is_up_to_date():
     from pathlib import Path
 
-    from harness.config_keys import REFERENCE_PAGE, all_keys, render_markdown
+    from tdmpc_parity.core.config_keys import REFERENCE_PAGE, all_keys, render_markdown
 
     page = Path(__file__).resolve().parents[1] / REFERENCE_PAGE
     assert page.read_text() == render_markdown(all_keys()), (
-        f"{REFERENCE_PAGE} is stale: python -m harness.config_keys --markdown {REFERENCE_PAGE}")
+        f"{REFERENCE_PAGE} is stale: python -m tdmpc_parity.core.config_keys --markdown {REFERENCE_PAGE}")
     rows = [line for line in page.read_text().splitlines() if line.startswith("| `")]
     assert len(rows) == len(all_keys())

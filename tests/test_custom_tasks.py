@@ -2,7 +2,7 @@
 
 The official modules (tests/fixtures/official_tasks/, copied unchanged) are imported each into a private task
 registry (they register into dm_control's domain modules at import, under the same names as ours) and read
-their XMLs from harness/data/official_tasks/; then the same seed and actions must give the same observations
+their XMLs from tdmpc_parity/data/official_tasks/; then the same seed and actions must give the same observations
 and rewards, exactly.
 """
 
@@ -20,12 +20,12 @@ import pytest
 from dm_control import suite
 from dm_control.utils import containers
 
-from harness.tasks import TASKS
+from tdmpc_parity.core.tasks import TASKS
 from torch_ref import custom_tasks  # noqa: F401  (registers the tasks)
 from torch_ref.env import DMControlEnv, flatten_observation
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "official_tasks"
-XMLS = resources.files("harness").joinpath("data", "official_tasks")
+XMLS = resources.files("tdmpc_parity").joinpath("data", "official_tasks")
 CUSTOM = sorted(name for name, spec in TASKS.items() if spec.custom)
 
 

@@ -1,4 +1,4 @@
-"""The GPU learning protocol's shortened mode (bench/device_learning.py), rehearsed on the CPU with the tiny config."""
+"""The GPU learning protocol's shortened mode (bench/device/learning.py), rehearsed on the CPU with the tiny config."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.device_learning import (
+from bench.device.learning import (
     FINAL_RESERVE_SECONDS,
     KILL_GRACE_SECONDS,
     PROTOCOL_ENV_STEPS,
@@ -92,7 +92,7 @@ def _archive(out: Path) -> dict[str, bytes]:
 
 def _dry_run(tmp_path: Path, backends: str, seeds: str) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "bench.device_learning", "--out", str(out), "--minutes", "0.001",
+    cmd = [sys.executable, "-m", "bench.device.learning", "--out", str(out), "--minutes", "0.001",
            "--task", "cartpole-balance", "--config", "configs/tiny.yaml", "--seeds", seeds, "--backends", backends,
            "--steps", "300", "--eval-freq", "100", "eval_episodes=2"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -133,7 +133,7 @@ def test_both_backends_dry_run(tmp_path: Path):
 def test_a_learning_run_killed_at_its_limit_still_returns_what_it_trained(tmp_path: Path):
     """SIGKILL mid-training (the device's 600 s limit): the archive written while training is complete and readable."""
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "bench.device_learning", "--out", str(out), "--minutes", "30",
+    cmd = [sys.executable, "-m", "bench.device.learning", "--out", str(out), "--minutes", "30",
            "--task", "cartpole-balance", "--config", "configs/tiny.yaml", "--seeds", "1", "--backends", "torch",
            "--steps", "100000", "--eval-freq", "100", "eval_episodes=1"]
     env = {**os.environ, "TDMPC_LEARNING_SNAPSHOT_SECONDS": "5"}

@@ -1,7 +1,7 @@
 """The one-shot GPU run, rehearsed on the CPU: bundle, budget, crash recovery and the whole dry run.
 
-The dry run (`bench.device_dryrun`) builds the bundle for this Python (package index), makes a Python that
-holds only what the GPU machine has preinstalled, and runs `bench/device_run.sh` in it with a tiny budget:
+The dry run (`bench.device.dryrun`) builds the bundle for this Python (package index), makes a Python that
+holds only what the GPU machine has preinstalled, and runs `bench/device/run.sh` in it with a tiny budget:
 offline install, facts, smoke, a budgeted CPU benchmark, the JSON read back by the report.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.budget import MIN_ROUNDS, Budget, BudgetSkip, case_priority
-from bench.device_bundle import (
+from bench.device.bundle import (
     CARRY_LIMIT_BYTES,
     DEVICE_PREINSTALLED,
     TEST_STACK,
@@ -29,7 +29,7 @@ from bench.device_bundle import (
     tested_pins,
 )
 from bench.json_target import BenchmarkJsonTarget, json_path
-from harness.report import load_results
+from tdmpc_parity.analysis.report import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def test_benchmark_json_target_serves_old_and_new_pytest_benchmark(tmp_path: Pat
 def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_path: Path) -> None:
     pytest.importorskip("jax")
     pytest.importorskip("torch")
-    from bench.device_run import gpu_problems
+    from bench.device.run import gpu_problems
 
     probe = {"jax_backend": "cpu", "torch_cuda": False}
     problems = gpu_problems(probe)
@@ -77,7 +77,7 @@ def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_pa
     assert gpu_problems({"jax_backend": "gpu", "torch_cuda": True}) == []
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT")}
     env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
-    res = subprocess.run([sys.executable, "-m", "bench.device_run", "--out", str(tmp_path), "--profile", "gpu"],
+    res = subprocess.run([sys.executable, "-m", "bench.device.run", "--out", str(tmp_path), "--profile", "gpu"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
     assert "STOPPED, nothing measured: JAX's default backend is 'cpu', not 'gpu'" in res.stdout
@@ -88,7 +88,7 @@ def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_pa
 
 def test_the_train_plan_predicts_from_the_probe_and_skips_what_it_cannot_predict(tmp_path: Path) -> None:
     from bench.budget import MIN_ROUNDS
-    from bench.device_plan import make_plan, read_plan
+    from bench.device.plan import make_plan, read_plan
 
     def rec(backend: str, bench: str, compile_s: float, median: float, **info: int) -> dict:
         return {"name": f"{bench}[{backend}]", "stats": {"median": median},
@@ -115,7 +115,7 @@ def test_the_train_plan_predicts_from_the_probe_and_skips_what_it_cannot_predict
 
 
 def test_the_probe_keeps_what_a_budget_skipped_case_measured(tmp_path: Path) -> None:
-    from bench.device_run import write_probe
+    from bench.device.run import write_probe
 
     info = {"bench": "update", "backend": "jax", "compile_seconds": 12.0, "updates_per_call": 4}
     data = {"benchmarks": [{"name": "test_bench_env_step[jax-E1]", "stats": {"median": 0.01},
@@ -135,14 +135,14 @@ def test_the_probe_keeps_what_a_budget_skipped_case_measured(tmp_path: Path) -> 
 
 def test_the_train_stage_needs_the_probes_file(tmp_path: Path) -> None:
     for extra, message in (([], "give --probe"), (["--probe", str(tmp_path / "nope.json")], "not the probe.json")):
-        res = subprocess.run([sys.executable, "-m", "bench.device_run", "--out", str(tmp_path / "o"), "--stage",
+        res = subprocess.run([sys.executable, "-m", "bench.device.run", "--out", str(tmp_path / "o"), "--stage",
                               "train", *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert res.returncode == 2 and message in res.stderr, res.stderr
         assert not (tmp_path / "o").exists()
 
 
 def test_a_session_that_ends_on_its_own_is_not_retried(tmp_path: Path) -> None:
-    from bench.device_run import run_bench
+    from bench.device.run import run_bench
 
     attempts = run_bench(tmp_path, "cpu", budget=60, case_seconds=1.0, pytest_args=["--bench-task", "no-such-task"])
     assert len(attempts) == 1 and attempts[0]["rc"] == 4 and attempts[0]["crashed"] == []
@@ -272,8 +272,8 @@ def test_commit_tag_ignores_results_and_honours_tdmpc_commit(tmp_path: Path, mon
 
 def test_mjx_warp_is_refused_with_a_clear_error() -> None:
     pytest.importorskip("jax")
-    from harness.config import load_config
     from jax_impl.env import MJXEnv
+    from tdmpc_parity.core.config import load_config
 
     with pytest.raises(ValueError, match="mjx_impl.*use mjx_impl=jax"):
         MJXEnv(load_config("official", values={"task": "pendulum-swingup", "backend": "jax", "mjx_impl": "warp"}))
@@ -299,7 +299,7 @@ def _bench_json(out: Path) -> list[dict]:
 def test_a_crashing_case_loses_only_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("jax")
     pytest.importorskip("torch")
-    from bench.device_run import run_bench
+    from bench.device.run import run_bench
 
     (tmp_path / "plug").mkdir()
     (tmp_path / "plug" / "crash_plugin.py").write_text(CRASH_PLUGIN)
@@ -320,7 +320,7 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
 
     pytest.importorskip("jax")
     pytest.importorskip("torch")
-    from bench.device_dryrun import dry_run
+    from bench.device.dryrun import dry_run
 
     # the two commands of a GPU lease. 60 s: on a slow 2-core host the JAX env case alone compiles in 20 s
     rc = dry_run(tmp_path, budget=90.0, case_seconds=2.0, train_budget=90.0)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from dm_control.suite import cartpole, common, swimmer
 
-from harness.config import load_config
-from harness.tasks import TASKS
 from jax_impl import dm_control_physics as dmp
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import TASKS
 from torch_ref.env import DMControlEnv
 
 # one task per distinct model: every domain, each official custom-task XML, and the task-level model edits
@@ -164,7 +164,7 @@ def _run_folder(tmp_path, *overrides: str, drop_physics: bool = False):
     """A run folder's config.json as `RunLog` writes it (optionally without the `physics` key, as older runs)."""
     import json
 
-    from harness.runlog import CONFIG_FILE
+    from tdmpc_parity.core.runlog import CONFIG_FILE
 
     data = load_config(overrides=list(overrides)).to_dict()
     data["_meta"] = {"created": "2026-01-01T00:00:00"}
@@ -177,7 +177,7 @@ def _run_folder(tmp_path, *overrides: str, drop_physics: bool = False):
 
 def test_older_run_folders_without_the_key_read_as_the_physics_they_stepped(tmp_path) -> None:
     """Before the key, a JAX run stepped Playground's physics (quadruped: dm_control's); torch always dm_control."""
-    from harness.runlog import CONFIG_FILE, read_config
+    from tdmpc_parity.core.runlog import CONFIG_FILE, read_config
 
     jax_run = _run_folder(tmp_path / "j", "backend=jax", drop_physics=True)
     assert read_config(jax_run).physics == "playground"
@@ -193,7 +193,7 @@ def test_older_run_folders_without_the_key_read_as_the_physics_they_stepped(tmp_
 
 
 def test_a_checkpoint_of_another_physics_is_refused(tmp_path) -> None:
-    from harness.checkpoints import CheckpointError, check_same_run
+    from tdmpc_parity.core.checkpoints import CheckpointError, check_same_run
 
     pg = load_config(overrides=["backend=jax", "physics=playground"])
     dm = load_config(overrides=["backend=jax"])
@@ -204,8 +204,8 @@ def test_a_checkpoint_of_another_physics_is_refused(tmp_path) -> None:
 
 
 def test_evaluating_a_run_in_another_physics_is_refused(tmp_path) -> None:
-    from harness.cli import CLIError
-    from harness.evaluate import EvalOptions, resolve_source
+    from tdmpc_parity.app.cli import CLIError
+    from tdmpc_parity.app.evaluate import EvalOptions, resolve_source
 
     run = _run_folder(tmp_path / "r", "backend=jax", "physics=playground")
     assert resolve_source(EvalOptions(source=str(run))).cfg.physics == "playground"

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from harness.config import load_config
-from harness.tasks import OWN_MJX_ENVS, TASKS
 from jax_impl.env import EnvState, MJXEnv, make_env
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS
 
 EPISODE = 5
 # These tests check the env's semantics (action repeat, episode ends, resets, vmap, pytree types), not its physics:
@@ -264,7 +264,8 @@ def test_redraws_stop_after_max_draws(monkeypatch, env: MJXEnv) -> None:
 
 
 def test_mjx_cannot_simulate_dm_controls_dog() -> None:
-    """Why dog-* is torch-only (harness.tasks.TORCH_ONLY): MJX's JAX implementation has no ellipsoid-box collision,
+    """Why dog-* is torch-only (tdmpc_parity.core.tasks.TORCH_ONLY): MJX's JAX implementation has no ellipsoid-box
+    collision,
     and dm_control's dog model has such contact pairs. When an MJX release adds it, this test fails: port dog then."""
     import mujoco
     from dm_control.suite import dog

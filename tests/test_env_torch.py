@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import load_config
-from harness.tasks import TASKS
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import TASKS
 from torch_ref.env import DMControlEnv, flatten_observation, load_dm_env, make_env, make_vector_env
 
 

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.config import load_config
-from harness.stats import mean_ci
-from harness.video import (
+from tdmpc_parity.app.cli import main
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.stats import mean_ci
+from tdmpc_parity.core.video import (
     GALLERY_PAD,
     RenderError,
     draw_overlay,
     read_overlay_index,
 )
-from harness.weights import load_weights
+from tdmpc_parity.core.weights import load_weights
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 RUN = ["task=cartpole-balance", "episode_length=10", "seed_steps=20", "eval_freq=1000", "eval_episodes=1",
@@ -148,8 +148,8 @@ def _check_rollout_charts(out_dir: Path, episodes: int, want0: np.ndarray, K: in
     is those rewards, their running sum and argmax_k q recomputed with NumPy from the weights (`want0`)."""
     from matplotlib.image import imread
 
-    from harness.plots_common import DPI
-    from harness.plots_glass import ROLLOUT_FIGSIZE, plot_rollout_clusters
+    from tdmpc_parity.analysis.plots_common import DPI
+    from tdmpc_parity.analysis.plots_glass import ROLLOUT_FIGSIZE, plot_rollout_clusters
 
     data = np.load(out_dir / "rollout.npz")
     rewards = data["rewards"]
@@ -218,7 +218,7 @@ def test_training_video_without_a_renderer_fails_before_the_run(backend: str, tm
                                                                  capsys) -> None:
     from mujoco.rendering.classic import gl_context
 
-    from harness import video
+    from tdmpc_parity.core import video
 
     monkeypatch.setattr(video, "_CHOSEN", [])
     monkeypatch.setattr(gl_context, "GLContext", None, raising=False)
@@ -351,7 +351,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_no_gl_backend_says_what_to_install(monkeypatch) -> None:
     from mujoco.rendering.classic import gl_context
 
-    from harness import video
+    from tdmpc_parity.core import video
 
     monkeypatch.setattr(video, "_CHOSEN", [])
     monkeypatch.setattr(gl_context, "GLContext", None, raising=False)
@@ -375,7 +375,7 @@ def test_overlay_draws_the_argmax_and_reads_back(K: int) -> None:
 
 def test_each_frame_shows_the_cluster_of_its_agent_step() -> None:
     """Frame f of a video belongs to agent step f // action_repeat: its panel shows argmax_k q[f // R]."""
-    from harness.evaluate import overlay_frames
+    from tdmpc_parity.app.evaluate import overlay_frames
 
     rng = np.random.default_rng(0)
     q = rng.dirichlet(np.ones(8) * 0.3, size=L + 1)

@@ -1,12 +1,13 @@
-"""harness/flops.py: hand-checked FLOP and parameter counts for a tiny config, the 5M counts of the notes."""
+"""tdmpc_parity/analysis/flops.py: hand-checked FLOP and parameter counts for a tiny config, the 5M counts of the
+notes."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness import flops
-from harness.benchmeta import make_extra_info
-from harness.config import load_config
+from tdmpc_parity.analysis import flops
+from tdmpc_parity.analysis.benchmeta import make_extra_info
+from tdmpc_parity.core.config import load_config
 
 # obs 3, A 1 (pendulum), enc 4 x 2 layers, latent 8, mlp 4, bins 5, 2 Q heads, H 2, B 2, N 4, P 1, 1 iteration
 TINY = dict(task="pendulum-swingup", enc_dim=4, num_enc_layers=2, latent_dim=8, mlp_dim=4, num_bins=5,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.config import Config, GlassConfig, load_config
+from tdmpc_parity.core.config import Config, GlassConfig, load_config
 
 LATENT = 32  # small latent (a multiple of simnorm_dim 8) keeps every test fast
 
@@ -342,7 +342,7 @@ def _check_update_metrics(metrics: dict[str, float], active: bool, glass_keys: t
 
 def test_torch_update_computes_glass_only_when_active(monkeypatch) -> None:
     torch = pytest.importorskip("torch")
-    from harness.noise import update_noise
+    from tdmpc_parity.core.noise import update_noise
     from tests.train_helpers import tiny_config
     from torch_ref import glass
     from torch_ref.agent import TDMPC2
@@ -397,10 +397,10 @@ def primitives_outside_and_inside_cond(closed: Any) -> tuple[set[str], set[str]]
 
 def test_jax_update_computes_glass_only_when_active(monkeypatch) -> None:
     jax = pytest.importorskip("jax")
-    from harness.noise import update_noise
     from jax_impl import glass
     from jax_impl import noise as jnoise
     from jax_impl.agent import TDMPC2
+    from tdmpc_parity.core.noise import update_noise
     from tests.train_helpers import tiny_config
 
     mark_jax_glass_loss(monkeypatch)  # before any trace: JAX caches the traced cond branches

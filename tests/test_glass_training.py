@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
+from tdmpc_parity.app.cli import main as cli
 from tests.train_helpers import cli_args, rows
 
 # warm-up 300 env steps: the pre-training updates (at env step 200) and the next episode's (202-300; the one at 300

@@ -18,7 +18,7 @@ PROGRAM = """
 import json, jax, jax.numpy as jnp
 hits = []
 jax.monitoring.register_event_listener(lambda name, **kw: hits.append(name) if "cache_hits" in name else None)
-from harness.config import load_config
+from tdmpc_parity.core.config import load_config
 from jax_impl.agent import TDMPC2
 cfg = load_config(yaml_path="configs/tiny.yaml", overrides=["task=cartpole-balance", "backend=jax"])
 agent = TDMPC2(cfg, n_envs=1)
@@ -77,8 +77,8 @@ def test_unrolled_horizon_scans_give_the_same_numbers(monkeypatch):
     import jax
     import numpy as np
 
-    from harness.config import load_config
     from jax_impl import runtime
+    from tdmpc_parity.core.config import load_config
 
     cfg = load_config(yaml_path=REPO / "configs" / "tiny.yaml",
                       overrides=["task=cartpole-balance", "backend=jax", "glass=phase1b", "glass.num_prototypes=8",

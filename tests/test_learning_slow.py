@@ -4,7 +4,7 @@ Each backend trains configs/tiny.yaml on cartpole-balance for STEPS agent steps 
 process per seed, run side by side; JAX: one `--seeds` program, the seeds vmapped), evaluating the untrained
 agent at step 0 and the trained one at the end (10 eval episodes each). Claim, per backend: the mean over
 seeds of (final eval return - step-0 eval return) is positive at 95 % confidence, i.e. the lower bound of the
-one-sided percentile-bootstrap interval [lower, inf) of that mean (harness/stats.py, scipy.stats.bootstrap) is
+one-sided percentile-bootstrap interval [lower, inf) of that mean (tdmpc_parity/core/stats.py, scipy.stats.bootstrap) is
 above 0. The runs are then passed to `compare` (learning.md, the backend test), which is printed, not asserted.
 
 Knobs (environment): TDMPC_LEARNING_STEPS (agent steps, default 5000; a multiple of the tiny episode length
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
-from harness.compare import compare, overall_verdict, read_eval_csv
-from harness.stats import mean_ci
+from tdmpc_parity.analysis.compare import compare, overall_verdict, read_eval_csv
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.stats import mean_ci
 from tests.train_helpers import TINY_YAML
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def train_torch_seeds(root: Path) -> list[Path]:
     while pending or running:
         while pending and len(running) < max(1, WORKERS):
             seed, run_dir = pending.pop(0)
-            cmd = [sys.executable, "-m", "harness.cli", *train_args("torch", run_dir, (seed,))]
+            cmd = [sys.executable, "-m", "tdmpc_parity.app.cli", *train_args("torch", run_dir, (seed,))]
             running.append((seed, subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                                    stderr=subprocess.STDOUT, text=True)))
         seed, proc = running.pop(0)

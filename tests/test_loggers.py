@@ -1,4 +1,5 @@
-"""Scalar loggers (harness/loggers.py) through RunLog: TensorBoard read back by TensorBoard, the W&B sink's calls,
+"""Scalar loggers (tdmpc_parity/core/loggers.py) through RunLog: TensorBoard read back by TensorBoard, the W&B sink's
+calls,
 a resumed run dropping the rows past its checkpoint, and the errors of a logger that is not installed."""
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.checkpoints import write_latest
-from harness.config import load_config
-from harness.runlog import RunLog, read_metrics
+from tdmpc_parity.core.checkpoints import write_latest
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.runlog import RunLog, read_metrics
 from tests.train_helpers import TINY_YAML, assert_tensorboard_matches_jsonl, tensorboard_scalars
 
 

@@ -1,4 +1,4 @@
-"""harness/machine.py: the machine block, its slug, nvidia-smi parsing, and no framework import."""
+"""tdmpc_parity/core/machine.py: the machine block, its slug, nvidia-smi parsing, and no framework import."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import machine
+from tdmpc_parity.core import machine
 
 SAFE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,9 +63,10 @@ def test_machine_info_with_probing_reports_frameworks():
         assert isinstance(info["torch_cuda_available"], bool)
 
 
-def test_harness_imports_no_framework():
-    code = ("import sys, harness.machine, harness.report, harness.flops, harness.benchmeta\n"
-            "harness.machine.machine_info(probe_frameworks=False)\n"
+def test_tdmpc_parity_imports_no_framework():
+    code = ("import sys, tdmpc_parity.core.machine, tdmpc_parity.analysis.report, tdmpc_parity.analysis.flops\n"
+            "import tdmpc_parity.analysis.benchmeta\n"
+            "tdmpc_parity.core.machine.machine_info(probe_frameworks=False)\n"
             "bad = [m for m in ('torch', 'jax', 'jaxlib', 'flax', 'matplotlib.pyplot') if m in sys.modules]\n"
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

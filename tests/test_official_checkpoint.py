@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.config import Config, load_config
+from tdmpc_parity.core.config import Config, load_config
 from torch_ref.official_checkpoint import (
     from_official_state_dict,
     load_official,

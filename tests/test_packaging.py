@@ -54,9 +54,9 @@ def test_orbax_is_bounded_and_ruff_is_a_dev_tool() -> None:
 
 def test_every_imported_scipy_module_is_a_declared_dependency() -> None:
     pattern = re.compile(r"^\s*(from|import) scipy", re.M)
-    uses_scipy = [p for p in (ROOT / "harness").glob("*.py") if pattern.search(p.read_text())]
+    uses_scipy = [p for p in (ROOT / "tdmpc_parity").rglob("*.py") if pattern.search(p.read_text())]
     deps = " ".join(_project()["dependencies"])
-    assert uses_scipy and "scipy" in deps  # scipy is used (harness/stats.py) and declared
+    assert uses_scipy and "scipy" in deps  # scipy is used (tdmpc_parity/core/stats.py) and declared
 
 
 def test_readme_test_command_is_what_ci_runs_on_every_core() -> None:
@@ -72,7 +72,7 @@ def test_readme_test_command_is_what_ci_runs_on_every_core() -> None:
 def test_a_child_pytest_does_not_take_itself_for_an_xdist_worker(monkeypatch) -> None:
     """`check`, `bench`, the device run and mutants start pytest from inside a test run: pytest-benchmark
     disables timing in any process that sees PYTEST_XDIST_WORKER, so the child must not inherit it."""
-    from harness.pytest_env import XDIST_WORKER_VARIABLES, child_pytest_env
+    from tdmpc_parity.app.pytest_env import XDIST_WORKER_VARIABLES, child_pytest_env
 
     for name in XDIST_WORKER_VARIABLES:
         monkeypatch.setenv(name, "gw1")
@@ -173,7 +173,7 @@ def test_no_file_points_outside_the_repository() -> None:
 def test_license_names_every_shipped_third_party_licence_and_citation_cites_td_mpc2() -> None:
     license_text = (ROOT / "LICENSE").read_text()
     assert license_text.startswith("MIT License") and _project()["license"]["text"] == "MIT"
-    third_party = sorted(ROOT.glob("harness/data/*/LICENSE.*")) + sorted(ROOT.glob("tests/fixtures/*/LICENSE.*"))
+    third_party = sorted(ROOT.glob("tdmpc_parity/data/*/LICENSE.*")) + sorted(ROOT.glob("tests/fixtures/*/LICENSE.*"))
     assert third_party
     for path in third_party:
         assert str(path.parent.relative_to(ROOT)) + "/" in license_text, f"LICENSE does not name {path.parent}"

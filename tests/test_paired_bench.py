@@ -1,4 +1,4 @@
-"""Paired timing (bench/harness_utils.py `time_pair`): alternating rounds of two cases, the speedup of each round
+"""Paired timing (bench/protocol.py `time_pair`): alternating rounds of two cases, the speedup of each round
 and its bootstrap interval, the record the report reads, and the report's paired table. The cases here are
 trivial sleeps in a real pytest-benchmark session; bench/test_bench_paired.py times the real agents."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness_utils import paired_speedup
-from harness.pytest_env import child_pytest_env
-from harness.report import collect, render_markdown
+from bench.protocol import paired_speedup
+from tdmpc_parity.analysis.report import collect, render_markdown
+from tdmpc_parity.app.pytest_env import child_pytest_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ PAIR_TEST = '''
 import time
 
 from bench.cases import Case
-from bench.harness_utils import config_for, extra_info_fn, time_pair
+from bench.protocol import config_for, extra_info_fn, time_pair
 
 ORDER = []
 
@@ -79,7 +79,7 @@ def test_pairs_alternate_and_the_report_shows_them(tmp_path: Path) -> None:
 
 
 def test_a_malformed_paired_record_is_refused(tmp_path: Path) -> None:
-    from harness.report import _check_paired
+    from tdmpc_parity.analysis.report import _check_paired
 
     _check_paired(None, "x")
     _check_paired({"rounds": 2, "first_seconds": [0.1, 0.2], "speedup_median": 2.0, "speedup_ci95": [1, 3]}, "x")

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.parity_report import ParityLog
-from harness.pytest_env import child_pytest_env
+from tdmpc_parity.analysis.parity_report import ParityLog
+from tdmpc_parity.app.pytest_env import child_pytest_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = [  # component, dtype, leaf, max_abs, max_rel, rtol, atol, test

@@ -1,4 +1,4 @@
-"""harness.plots on synthetic run folders written with harness.runlog.RunLog."""
+"""tdmpc_parity.analysis.plots on synthetic run folders written with tdmpc_parity.core.runlog.RunLog."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from harness.config import load_config
-from harness.plots import cluster_order, plot_runs, uniform_reference
-from harness.runlog import RunLog
+from tdmpc_parity.analysis.plots import cluster_order, plot_runs, uniform_reference
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.runlog import RunLog
 
 N, K = 16, 8
 
@@ -131,7 +131,7 @@ def test_uniform_reference_values() -> None:
 
 def test_a_seeds_folder_plots_each_seed(tmp_path: Path, capsys) -> None:
     """A JAX `--seeds` run folder (RUN/seed_<s>/ per seed, no config.json of its own) plots every seed."""
-    from harness.cli import main as cli
+    from tdmpc_parity.app.cli import main as cli
 
     for seed in (2, 10):  # numeric order: seed_2 before seed_10
         make_run(tmp_path / "multi" / f"seed_{seed}", seed, dumps=1)
@@ -150,8 +150,8 @@ def test_a_seeds_folder_plots_each_seed(tmp_path: Path, capsys) -> None:
 
 
 def test_plot_says_why_glass_plots_are_empty(tmp_path: Path, capsys) -> None:
-    from harness.cli import main as cli
-    from harness.plots import glass_notes
+    from tdmpc_parity.analysis.plots import glass_notes
+    from tdmpc_parity.app.cli import main as cli
 
     # phase1 defaults: warm-up 100k, diag every 10k
     run = make_run(tmp_path / "short", 1, glass=False, dumps=0, train=False)
@@ -175,7 +175,7 @@ def test_plot_says_why_glass_plots_are_empty(tmp_path: Path, capsys) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Assignment timeline and heatmaps (harness/plots_glass.py)
+# Assignment timeline and heatmaps (tdmpc_parity/analysis/plots_glass.py)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -186,13 +186,13 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def _inches_to_px(size: tuple[float, float]) -> tuple[int, int]:
-    from harness.plots_common import DPI
+    from tdmpc_parity.analysis.plots_common import DPI
 
     return round(size[0] * DPI), round(size[1] * DPI)
 
 
 def test_timeline_data_equals_the_dumps_read_independently(tmp_path: Path) -> None:
-    from harness.plots_glass import plot_timeline, timeline_data, timeline_layout
+    from tdmpc_parity.analysis.plots_glass import plot_timeline, timeline_data, timeline_layout
 
     run = make_run(tmp_path / "run", 1, dumps=3)
     tl = timeline_data(run)
@@ -213,8 +213,8 @@ def test_timeline_data_equals_the_dumps_read_independently(tmp_path: Path) -> No
 def test_heatmaps_cover_every_dump_with_a_cap(tmp_path: Path, monkeypatch) -> None:
     """More dumps than the grid holds: the grid shows MAX_GRID_DUMPS evenly spaced (first and last included) and
     heatmaps/<run>/ gets one full-size PNG per dump (at most MAX_DUMP_FILES)."""
-    from harness import plots_glass
-    from harness.plots_glass import grid_figsize
+    from tdmpc_parity.analysis import plots_glass
+    from tdmpc_parity.analysis.plots_glass import grid_figsize
 
     monkeypatch.setattr(plots_glass, "MAX_GRID_DUMPS", 2)
     monkeypatch.setattr(plots_glass, "MAX_DUMP_FILES", 3)
@@ -230,7 +230,7 @@ def test_heatmaps_cover_every_dump_with_a_cap(tmp_path: Path, monkeypatch) -> No
 
 
 def test_heatmap_grid_shows_all_dumps_up_to_the_cap(tmp_path: Path) -> None:
-    from harness.plots_glass import grid_figsize, grid_indices, plot_heatmap_grid
+    from tdmpc_parity.analysis.plots_glass import grid_figsize, grid_indices, plot_heatmap_grid
 
     assert grid_indices(3).tolist() == [0, 1, 2]
     assert grid_indices(12, 8).tolist() == [0, 2, 3, 5, 6, 8, 9, 11]
@@ -242,7 +242,7 @@ def test_heatmap_grid_shows_all_dumps_up_to_the_cap(tmp_path: Path) -> None:
 
 
 def test_cluster_blocks_label_contiguous_clusters() -> None:
-    from harness.plots_glass import cluster_blocks
+    from tdmpc_parity.analysis.plots_glass import cluster_blocks
 
     S = np.eye(4)[[3, 0, 3, 1, 0]]  # cluster 2 is empty
     order, blocks = cluster_blocks(S)
@@ -253,7 +253,7 @@ def test_cluster_blocks_label_contiguous_clusters() -> None:
 def test_dumps_need_action_repeat_and_one_shape(tmp_path: Path) -> None:
     import json
 
-    from harness.plots_glass import check_dumps, list_dumps
+    from tdmpc_parity.analysis.plots_glass import check_dumps, list_dumps
 
     run = make_run(tmp_path / "run", 1, dumps=1)
     assert check_dumps(run) == 1
@@ -269,12 +269,12 @@ def test_dumps_need_action_repeat_and_one_shape(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Training scalars (harness/plots_training.py)
+# Training scalars (tdmpc_parity/analysis/plots_training.py)
 # ----------------------------------------------------------------------------------------------------------
 
 
 def test_train_series_keeps_the_later_row_and_active_glass_rows() -> None:
-    from harness.plots_training import train_series
+    from tdmpc_parity.analysis.plots_training import train_series
 
     rows = [{"env_step": 10, "pi_loss": 1.0, "glass_loss": 0.0, "glass_active": 0.0},
             {"env_step": 20, "pi_loss": 2.0, "glass_loss": 0.4, "glass_active": 0.5},
@@ -287,7 +287,7 @@ def test_train_series_keeps_the_later_row_and_active_glass_rows() -> None:
 
 
 def test_aggregate_is_the_mean_over_seeds_with_a_ci(tmp_path: Path) -> None:
-    from harness.plots_training import aggregate, group_train_runs, load_train_run
+    from tdmpc_parity.analysis.plots_training import aggregate, group_train_runs, load_train_run
 
     runs = [load_train_run(make_run(tmp_path / f"s{s}", s, glass=False, evals=False, dumps=0), f"s{s}")
             for s in (1, 2, 3)]
@@ -308,7 +308,7 @@ def test_aggregate_is_the_mean_over_seeds_with_a_ci(tmp_path: Path) -> None:
 
 
 def test_groups_split_by_backend_and_config(tmp_path: Path) -> None:
-    from harness.plots_training import group_label, group_train_runs, load_train_run
+    from tdmpc_parity.analysis.plots_training import group_label, group_train_runs, load_train_run
 
     def run(name: str, *overrides: str) -> Path:
         log = RunLog(tmp_path / name, load_config(overrides=["task=cartpole-balance", *overrides]))
@@ -329,7 +329,7 @@ def test_groups_split_by_backend_and_config(tmp_path: Path) -> None:
 
 
 def test_training_figures_have_a_panel_per_logged_scalar(tmp_path: Path) -> None:
-    from harness.plots_training import SCALARS, panels_figsize, plot_training_runs
+    from tdmpc_parity.analysis.plots_training import SCALARS, panels_figsize, plot_training_runs
 
     runs = [(make_run(tmp_path / f"s{s}", s, glass=False, evals=False, dumps=0), f"s{s}") for s in (1, 2)]
     written = plot_training_runs(runs, tmp_path)

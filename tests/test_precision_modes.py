@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness import noise as noise_specs
-from harness import report
-from harness.config import load_config
 from jax_impl import agent as jagent
 from jax_impl import noise as jnoise
 from jax_impl import runtime as jruntime
+from tdmpc_parity.analysis import report
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.config import load_config
 from torch_ref import agent as tagent
 from torch_ref import runtime as truntime
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main as cli
-from harness.profile import breakdown
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.app.profile import breakdown
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 

@@ -1,4 +1,4 @@
-"""The random draws of both backends follow the spec of harness/noise.py: every noise kind, the Q-head pair,
+"""The random draws of both backends follow the spec of tdmpc_parity/core/noise.py: every noise kind, the Q-head pair,
 the dropout keep-masks, the replay buffers' episode and start draws, and the actions of the seed phase and the
 collectors as the training code draws them.
 
@@ -21,10 +21,10 @@ import pytest
 import torch
 from scipy import stats
 
-from harness.config import Config, load_config
-from harness.noise import NoiseSpec, buffer_noise, planner_noise
-from harness.schedule import Schedule
 from jax_impl import noise as jnoise
+from tdmpc_parity.core.config import Config, load_config
+from tdmpc_parity.core.noise import NoiseSpec, buffer_noise, planner_noise
+from tdmpc_parity.core.schedule import Schedule
 from torch_ref import noise as tnoise
 
 ALPHA = 1e-4  # goodness-of-fit p-values below this fail (the seeded draws of a correct wrapper sit far above it)

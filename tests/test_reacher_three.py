@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from mujoco_playground._src.dm_control_suite import common
 
-from harness.config import load_config
 from jax_impl.reacher_three import MJX_ENVS, ReacherThree, mocap_target_xml, official_xml
+from tdmpc_parity.core.config import load_config
 
 TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
 
@@ -68,8 +68,8 @@ def test_a_changed_xml_is_refused_by_name() -> None:
 
 
 def test_the_task_table_names_exactly_these_envs() -> None:
-    from harness.tasks import OWN_MJX_ENVS
     from jax_impl.env import MJX_ENVS as ALL_OWN_ENVS
+    from tdmpc_parity.core.tasks import OWN_MJX_ENVS
 
     assert set(MJX_ENVS) <= set(ALL_OWN_ENVS) and sorted(ALL_OWN_ENVS) == sorted(OWN_MJX_ENVS)
 
@@ -80,10 +80,10 @@ def test_jax_video_frames_draw_the_target_where_the_episode_put_it() -> None:
     reset state with its target, and not the one with the default target."""
     import jax
 
-    from harness.video import FrameRenderer, RenderSpec
     from jax_impl.rollout import Evaluator
     from jax_impl.weights import to_canonical
     from jax_impl.world_model import WorldModel
+    from tdmpc_parity.core.video import FrameRenderer, RenderSpec
 
     cfg = load_config(yaml_path=TINY, overrides=["task=reacher-three-easy", "backend=jax", "episode_length=4"])
     canon = to_canonical(WorldModel(cfg), WorldModel(cfg).init(jax.random.PRNGKey(0)))

@@ -1,6 +1,6 @@
-"""harness/report.py on the synthetic fixtures (tests/fixtures/bench, NOT measurements): merging,
+"""tdmpc_parity/analysis/report.py on the synthetic fixtures (tests/fixtures/bench, NOT measurements): merging,
 per-machine ratios checked by hand from the fixture medians, no cross-machine ratio, refusals that name the
-file and leave an existing REPORT.md and every input untouched; harness/benchmeta.py record checks."""
+file and leave an existing REPORT.md and every input untouched; tdmpc_parity/analysis/benchmeta.py record checks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import flops, report
-from harness.benchmeta import bench_config, bench_version, make_extra_info, validate_record
+from tdmpc_parity.analysis import flops, report
+from tdmpc_parity.analysis.benchmeta import bench_config, bench_version, make_extra_info, validate_record
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bench"
 CPU, H100, TI = "cpu-amd-epyc-7b13-2c", "gpu-nvidia-h100-80gb", "gpu-nvidia-geforce-rtx-4070-ti-12gb"

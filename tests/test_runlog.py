@@ -1,4 +1,5 @@
-"""harness.runlog: the CSV files carry every key of metrics.jsonl; a train row's update metrics (Glass included)."""
+"""tdmpc_parity.core.runlog: the CSV files carry every key of metrics.jsonl; a train row's update metrics (Glass
+included)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.runlog import RunLog, read_metrics
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.runlog import RunLog, read_metrics
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -38,7 +39,7 @@ def test_csv_widens_its_header_when_later_rows_bring_new_keys(tmp_path: Path) ->
 
 
 def test_update_row_sorts_and_averages_glass_over_active_updates() -> None:
-    from harness.runlog import update_row
+    from tdmpc_parity.core.runlog import update_row
 
     # means over 4 updates of which 1 ran Glass (glass_loss 0.8 there, 0 on the 3 inactive ones)
     row = update_row({"total_loss": 2.0, "glass_loss": 0.2, "glass_active": 0.25, "consistency_loss": 1.0})

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.checkpoints import CheckpointError, read_latest
-from harness.cli import main as cli
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.checkpoints import CheckpointError, read_latest
 from tests.train_helpers import tiny_config
 from torch_ref import checkpoint
 
@@ -225,7 +225,7 @@ def _object_npz(path: Path, marker: Path) -> Path:
 
 
 def test_weights_with_object_arrays_are_refused(tmp_path: Path):
-    from harness.weights import load_weights
+    from tdmpc_parity.core.weights import load_weights
 
     marker = tmp_path / "PWNED"
     path = _object_npz(tmp_path / "weights.npz", marker)
@@ -239,7 +239,7 @@ def test_weights_with_object_arrays_are_refused(tmp_path: Path):
 
 
 def test_glass_dump_with_object_arrays_is_refused(run: Path, tmp_path: Path):
-    from harness.plots_glass import check_dumps
+    from tdmpc_parity.analysis.plots_glass import check_dumps
 
     marker = tmp_path / "PWNED"
     (run / "glass").mkdir()
@@ -261,14 +261,14 @@ def _deep_latest(run: Path):
 
 
 def _deep_config(run: Path):
-    from harness.runlog import read_config
+    from tdmpc_parity.core.runlog import read_config
 
     (run / "config.json").write_text(DEEP)
     return lambda: read_config(run), "run config .* is nested too deeply"
 
 
 def _deep_metrics(run: Path):
-    from harness.runlog import read_metrics
+    from tdmpc_parity.core.runlog import read_metrics
 
     (run / "metrics.jsonl").write_text(DEEP + "\n" + '{"kind": "train"}\n')
     return lambda: read_metrics(run), "line 1 is nested too deeply"
@@ -286,7 +286,7 @@ def _deep_jax_meta(run: Path):
 
 
 def _deep_sweep_state(run: Path):
-    from harness.sweep import read_state, state_path
+    from tdmpc_parity.app.sweep import read_state, state_path
 
     state_path(run, "trial").parent.mkdir()
     state_path(run, "trial").write_text(DEEP)
@@ -294,28 +294,28 @@ def _deep_sweep_state(run: Path):
 
 
 def _deep_sweep_plan(run: Path):
-    from harness.sweep import SWEEP_FILE, load_plan
+    from tdmpc_parity.app.sweep import SWEEP_FILE, load_plan
 
     (run / SWEEP_FILE).write_text(DEEP)
     return lambda: load_plan(run), "is not a valid sweep plan: .*recursion"
 
 
 def _deep_result(run: Path):
-    from harness.report import load_file
+    from tdmpc_parity.analysis.report import load_file
 
     (run / "bench.json").write_text(DEEP)
     return lambda: load_file(run / "bench.json", "m", "v"), "not valid JSON .*recursion"
 
 
 def _deep_config_json(run: Path):
-    from harness.config import load_config
+    from tdmpc_parity.core.config import load_config
 
     (run / "deep.json").write_text(DEEP)
     return lambda: load_config(yaml_path=run / "deep.json"), "deep.json' is nested too deeply to be a config"
 
 
 def _deep_config_yaml(run: Path):
-    from harness.config import load_config
+    from tdmpc_parity.core.config import load_config
 
     (run / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000)  # PyYAML recurses several frames per level
     return lambda: load_config(yaml_path=run / "deep.yaml"), "deep.yaml' is nested too deeply to be a config"
@@ -334,7 +334,7 @@ def test_json_nested_too_deeply_is_one_sentence(run: Path, make):
 
 
 def test_deep_config_json_gives_no_plot_title(run: Path):
-    from harness.plots_common import read_config_json
+    from tdmpc_parity.analysis.plots_common import read_config_json
 
     (run / "config.json").write_text(DEEP)
     assert read_config_json(run) == {}
@@ -346,7 +346,7 @@ def test_deep_config_json_gives_no_plot_title(run: Path):
 
 
 def test_links_out_of_the_run_folder_are_refused(run: Path, tmp_path: Path, capsys):
-    from harness.runlog import read_config
+    from tdmpc_parity.core.runlog import read_config
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -374,7 +374,7 @@ def test_links_out_of_the_run_folder_are_refused(run: Path, tmp_path: Path, caps
         read_config(run)
     (run / "config.json").unlink()
     (outside / "config.json").rename(run / "config.json")
-    from harness.plots_glass import list_dumps
+    from tdmpc_parity.analysis.plots_glass import list_dumps
 
     np.savez(outside / "dump.npz", S=np.zeros((2, 2)), P=np.zeros((2, 2)), A=np.zeros((2, 2)))
     (run / "glass").mkdir()
@@ -396,7 +396,7 @@ def test_link_inside_the_run_folder_is_allowed(run: Path):
 
 
 def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys):
-    from harness.runlog import RunLog
+    from tdmpc_parity.core.runlog import RunLog
 
     path = tmp_path / "notes.txt"
     path.write_text("mine")
@@ -413,7 +413,7 @@ def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys):
 
 def test_run_dir_without_write_permission_is_refused(tmp_path: Path, monkeypatch):
     """The tests run as root, for whom every folder is writable: os.access is made to answer as for another user."""
-    import harness.runlog as runlog
+    import tdmpc_parity.core.runlog as runlog
 
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -429,8 +429,8 @@ def test_run_dir_without_write_permission_is_refused(tmp_path: Path, monkeypatch
 
 
 def test_a_sweep_plan_whose_trial_name_leaves_the_sweep_folder_is_refused(tmp_path: Path):
-    from harness.sweep import SweepError, create_sweep_dir, load_plan
-    from harness.sweep_spec import load_sweep
+    from tdmpc_parity.app.sweep import SweepError, create_sweep_dir, load_plan
+    from tdmpc_parity.app.sweep_spec import load_sweep
 
     spec = load_sweep("sweeps/tiny.yaml")
     sweep_dir = create_sweep_dir(spec, tmp_path / "sweep")
@@ -447,7 +447,7 @@ def test_a_sweep_plan_whose_trial_name_leaves_the_sweep_folder_is_refused(tmp_pa
 
 
 def test_a_sweep_file_nested_too_deeply_is_one_sentence(tmp_path: Path):
-    from harness.sweep_spec import SweepSpecError, load_sweep
+    from tdmpc_parity.app.sweep_spec import SweepSpecError, load_sweep
 
     path = tmp_path / "deep.yaml"
     path.write_text("[" * 5000 + "]" * 5000)

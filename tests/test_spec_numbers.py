@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import load_config
+from tdmpc_parity.core.config import load_config
 
 HOPPER_5M = {"encoder": 137_216, "dynamics": 793_088, "reward": 581_221, "policy": 531_464,
              "Q_ensemble": 5 * 581_221, "total": 4_949_094}
@@ -13,7 +13,7 @@ HOPPER_5M = {"encoder": 137_216, "dynamics": 793_088, "reward": 581_221, "policy
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_parameter_counts_hopper_5M(backend):
-    from harness.cli import backend_module
+    from tdmpc_parity.app.cli import backend_module
 
     assert backend_module(backend, "train").param_counts(load_config(overrides=["task=hopper-hop"])) == HOPPER_5M
 
@@ -133,7 +133,7 @@ def test_q_pair_is_shared_across_batch_and_time(backend):
 def test_planner_warm_start_is_a_shift(backend):
     """mean[0:H-1] = prev_mean[1:H], last row 0, unless t0; checked through a zero-iteration-free route:
     with std = max_std clamped samples, the first iteration's sample mean equals the warm start."""
-    from harness.noise import draw_numpy, planner_noise
+    from tdmpc_parity.core.noise import draw_numpy, planner_noise
 
     cfg = load_config(overrides=["model_size=1", "num_pi_trajs=0", "num_samples=8", "num_elites=8",
                                  "temperature=1e-9", "iterations=1", "max_std=0.05", "min_std=0.05"])

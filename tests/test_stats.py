@@ -1,4 +1,4 @@
-"""harness/stats.py: TOST, the normalised AUC, the IQM with its stratified-bootstrap CI and the probability of
+"""tdmpc_parity/core/stats.py: TOST, the normalised AUC, the IQM with its stratified-bootstrap CI and the probability of
 improvement, against values computed by hand and with scipy."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import iqm_stratified_ci, normalized_auc, probability_of_improvement, welch_tost
+from tdmpc_parity.core.stats import iqm_stratified_ci, normalized_auc, probability_of_improvement, welch_tost
 
 X = np.array([184.0, 182.9, 184.2, 176.6, 188.5])
 Y = np.array([186.5, 187.3, 176.7, 165.6, 179.8])

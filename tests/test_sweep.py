@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
-from harness.sweep_spec import SweepSpecError, Trial, expand, load_sweep, trial_name, value_text
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.app.sweep_spec import SweepSpecError, Trial, expand, load_sweep, trial_name, value_text
 from tests.train_helpers import rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +138,7 @@ def ray_local():
 @pytest.fixture(scope="module")
 def tiny_sweep(ray_local, tmp_path_factory) -> Path:
     """sweeps/tiny.yaml (8 torch trials) run to the end, as `tdmpc-parity sweep` does."""
-    from harness.sweep import run_sweep
+    from tdmpc_parity.app.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("sweep") / "tiny"
     assert run_sweep(load_sweep(TINY_SWEEP), out) == 0
@@ -178,7 +178,7 @@ def test_q_reset_changes_the_run_only_from_its_step(tiny_sweep: Path):
 
 def test_summary_from_the_run_folders(tiny_sweep: Path):
     """summary.md: a row per task and setting with the seeds' final (env step 400) and best eval returns,
-    and the learning curves of harness/compare.py beside it."""
+    and the learning curves of tdmpc_parity/analysis/compare.py beside it."""
     text = (tiny_sweep / "summary.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("| cartpole")]
     assert len(table) == 4
@@ -233,7 +233,7 @@ def test_killed_trial_and_dead_driver_resume_to_the_uninterrupted_numbers(tiny_s
     sweep trials. The first trial's process is killed after its first checkpoint: the sweep resumes it from
     there. Then the driver itself is killed while the second trial runs (which dies with it); `sweep --resume`
     runs only the unfinished trial, from its checkpoint. Both end with the rows of the uninterrupted runs."""
-    from harness.sweep import run_sweep
+    from tdmpc_parity.app.sweep import run_sweep
 
     spec_file = tmp_path / "two.yaml"
     spec_file.write_text(json.dumps({"name": "two", "config": str(REPO / "configs" / "tiny.yaml"), "steps": 200,
@@ -241,7 +241,7 @@ def test_killed_trial_and_dead_driver_resume_to_the_uninterrupted_numbers(tiny_s
                                      "grid": {"q_reset_every_env_steps": [0, 300]}}))
     out = tmp_path / "two"
     env = {k: v for k, v in os.environ.items() if k != "TDMPC_PARITY_KILL_AT"}
-    driver = subprocess.Popen([sys.executable, "-m", "harness", "sweep", str(spec_file), "--out", str(out),
+    driver = subprocess.Popen([sys.executable, "-m", "tdmpc_parity", "sweep", str(spec_file), "--out", str(out),
                                "--num-cpus", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     names = [t.name for t in load_sweep(spec_file).trials]
@@ -283,7 +283,7 @@ def test_killed_trial_and_dead_driver_resume_to_the_uninterrupted_numbers(tiny_s
 
 def test_jax_trial_trains_its_seeds_in_one_program(ray_local, tmp_path: Path):
     """backend jax with seeds [1, 2]: one trial, one process (`train --seeds 1,2`), a run folder per seed."""
-    from harness.sweep import run_sweep
+    from tdmpc_parity.app.sweep import run_sweep
 
     spec = expand({"config": str(REPO / "configs" / "tiny.yaml"), "steps": 50,
                    "set": {**TINY_SET, "mpc": False}, "tasks": ["cartpole-balance"], "backends": ["jax"],
@@ -301,7 +301,7 @@ def test_jax_trial_trains_its_seeds_in_one_program(ray_local, tmp_path: Path):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Nothing outlives a killed driver (harness/sweep.py RayWatchdog)
+# Nothing outlives a killed driver (tdmpc_parity/app/sweep.py RayWatchdog)
 # ----------------------------------------------------------------------------------------------------------
 
 # A stand-in driver: a child from before (to be left alone), then a child ignoring SIGTERM that starts a grandchild
@@ -309,7 +309,7 @@ def test_jax_trial_trains_its_seeds_in_one_program(ray_local, tmp_path: Path):
 # the watchdog and exits.
 _DRIVER = """
 import subprocess, sys, time
-from harness.sweep import RayWatchdog
+from tdmpc_parity.app.sweep import RayWatchdog
 old = subprocess.Popen(["sleep", "300"])
 kid = subprocess.Popen([sys.executable, "-c", "import signal, subprocess, time; "
                         "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -327,7 +327,7 @@ else:
 
 
 def _watchdog_pids() -> set[int]:
-    from harness.sweep import WATCHDOG_TAG
+    from tdmpc_parity.app.sweep import WATCHDOG_TAG
 
     out = set()
     for proc in Path("/proc").iterdir():
@@ -387,7 +387,7 @@ def test_a_killed_sweep_driver_leaves_no_ray_process(tmp_path: Path):
     pytest.importorskip("ray")
     out = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "TDMPC_PARITY_KILL_AT"}
-    driver = subprocess.Popen([sys.executable, "-m", "harness", "sweep", str(TINY_SWEEP), "--out", str(out),
+    driver = subprocess.Popen([sys.executable, "-m", "tdmpc_parity", "sweep", str(TINY_SWEEP), "--out", str(out),
                                "--num-cpus", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -1,4 +1,4 @@
-"""harness.tasks: the task table covers the official DMC tasks and every DMC task both simulators provide.
+"""tdmpc_parity.core.tasks: the task table covers the official DMC tasks and every DMC task both simulators provide.
 
 The per-task sizes are checked against the built envs in tests/test_env_torch.py (dm_control) and
 parity/test_env_parity.py (Playground, against dm_control on the same states).
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import load_config
-from harness.tasks import OWN_MJX_ENVS, TASKS, UNSUPPORTED, get_task
+from tdmpc_parity.core.config import load_config
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS, UNSUPPORTED, get_task
 
 # nicklashansen/tdmpc2 @ e9f5932, results/tdmpc2/: its 39 DMC tasks
 OFFICIAL_DMC = {

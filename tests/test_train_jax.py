@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
-from harness.runlog import NonFiniteError
 from jax_impl.train import Trainer, programs_for
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.runlog import NonFiniteError
 from tests.train_helpers import (
     assert_csv_matches_jsonl,
     assert_tensorboard_matches_jsonl,
@@ -95,7 +95,7 @@ def test_steps_per_second_is_per_seed(reference_run: Path, tmp_path: Path, monke
 
 
 def _raw_rows(run_dir: Path, kind: str) -> list[dict]:
-    from harness.runlog import read_metrics
+    from tdmpc_parity.core.runlog import read_metrics
 
     return read_metrics(run_dir, kind)
 
@@ -131,9 +131,9 @@ def test_tensorboard_has_every_scalar_per_seed(reference_run: Path):
 
 SHARDED_RUN = """
 import sys
-from harness.cli import main
+from tdmpc_parity.app.cli import main
 from tests.train_helpers import cli_args
-from bench.harness_utils import jit_cache_size
+from bench.protocol import jit_cache_size
 from jax_impl.train import _PROGRAMS
 out, devices, steps = sys.argv[1:]
 code = main(cli_args("jax", int(steps), out, "--seeds", "1,2", "n_envs=2", "collector=policy", "--devices", devices))
@@ -242,7 +242,7 @@ def test_bad_input(tmp_path: Path, capsys):
 def test_truncated_checkpoint_is_refused(reference_run: Path, tmp_path: Path):
     import shutil
 
-    from harness.checkpoints import CheckpointError
+    from tdmpc_parity.core.checkpoints import CheckpointError
 
     copy = tmp_path / "copy"
     shutil.copytree(reference_run, copy)
@@ -267,7 +267,8 @@ def test_kill_during_checkpoint_write_leaves_a_resumable_run(reference_run: Path
 
     run_dir = tmp_path / "killed"
     env = {**os.environ, "TDMPC_PARITY_KILL_AT": "during_save:3"}  # saves: seed 1 then seed 2 at step 100, ...
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", *cli_args("jax", 250, run_dir, *SEEDS)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "tdmpc_parity.app.cli", *cli_args("jax", 250, run_dir, *SEEDS)],
+                          env=env,
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=3000)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert '"agent_step": 100' in (run_dir / "seed_1" / "checkpoints" / "latest.json").read_text()

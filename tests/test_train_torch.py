@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
-from harness.runlog import NonFiniteError
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.runlog import NonFiniteError
 from tests.train_helpers import (
     assert_csv_matches_jsonl,
     assert_tensorboard_matches_jsonl,
@@ -88,7 +88,7 @@ def test_kill_during_checkpoint_write_leaves_a_resumable_run(reference_run: Path
     run_dir = tmp_path / "killed"
     # the 2nd save (agent step 200) dies; one thread, as in this process (thread count changes reductions)
     env = {**os.environ, "TDMPC_PARITY_KILL_AT": "during_save:2", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", *cli_args("torch", 250, run_dir)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "tdmpc_parity.app.cli", *cli_args("torch", 250, run_dir)], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -9, proc.stderr[-2000:]
     latest = (run_dir / "checkpoints" / "latest.json").read_text()
@@ -146,7 +146,7 @@ def test_resume_refuses_conflicting_flags_and_truncated_checkpoints(reference_ru
 def test_checkpoint_of_another_run_is_refused(reference_run: Path, tmp_path: Path):
     import shutil
 
-    from harness.checkpoints import CheckpointError
+    from tdmpc_parity.core.checkpoints import CheckpointError
 
     copy = tmp_path / "other_task"
     shutil.copytree(reference_run, copy)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cli import main as cli
-from harness.weights import load_weights
+from tdmpc_parity.app.cli import main as cli
+from tdmpc_parity.core.weights import load_weights
 from tests.train_helpers import cli_args
 
 L, R = 50, 2  # episode length (tests/train_helpers.py), action repeat

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from harness.config import Config, load_config
+from tdmpc_parity.core.config import Config, load_config
 
 TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 # 50-step episodes: seed phase = 2 episodes (100 agent steps), then 1 update per agent step

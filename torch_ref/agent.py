@@ -2,7 +2,7 @@
 
 Pure cores (`td_target`, `world_model_loss`, `policy_loss`, `policy_act`) take every noise array as an
 argument; `TDMPC2.update_core` runs one full update (world-model step, policy step, Polyak) from given noise;
-the random wrappers (`update`, `act`) only draw noise (harness.noise specs) and call the cores.
+the random wrappers (`update`, `act`) only draw noise (tdmpc_parity.core.noise specs) and call the cores.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness import noise as noise_specs
-from harness.config import Config
-from harness.schedule import policy_noise_std_at
+from tdmpc_parity.core import noise as noise_specs
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.schedule import policy_noise_std_at
 from torch_ref import math as tmath
 from torch_ref import noise as tnoise
 from torch_ref.planner import plan
@@ -127,7 +127,7 @@ class TDMPC2:
     def __init__(self, cfg: Config, n_envs: int | None = None, device: torch.device | None = None,
                  dtype: torch.dtype | None = None):
         if not cfg.resolved:
-            raise ValueError("TDMPC2 needs a resolved config (harness.config.resolve_config)")
+            raise ValueError("TDMPC2 needs a resolved config (tdmpc_parity.core.config.resolve_config)")
         self.cfg = cfg
         dev, dt = configure(cfg)
         self.device, self.dtype = device or dev, dtype or dt
@@ -218,7 +218,7 @@ class TDMPC2:
     def act(self, obs: torch.Tensor, t0: torch.Tensor, eval_mode: bool = False,  # parity: not compared
             env_step: int = 0) -> torch.Tensor:
         """Actions (E, A) for observations (E, obs_dim): MPPI (official) or the configured collector (its noise
-        std at `env_step`, the env steps done: harness.schedule.policy_noise_std_at)."""
+        std at `env_step`, the env steps done: tdmpc_parity.core.schedule.policy_noise_std_at)."""
         cfg = self.cfg
         E = obs.shape[0]
         if not eval_mode and cfg.collector == "policy":
@@ -233,7 +233,7 @@ class TDMPC2:
         warm[:E] = res.mean
         return res.action
 
-    # -- Phase 1c: periodic Q reset (config q_reset_every_env_steps; harness.schedule.q_reset_due) -----------
+    # -- Phase 1c: periodic Q reset (config q_reset_every_env_steps; tdmpc_parity.core.schedule.q_reset_due) -----------
     @torch.no_grad()
     def reset_q(self) -> None:
         """Online Q ensemble <- target ensemble; the Q parameters' Adam state (moments, step) starts afresh."""

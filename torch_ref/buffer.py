@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from harness.config import Config
-from harness.noise import buffer_noise
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import buffer_noise
 from torch_ref.noise import draw
 
 

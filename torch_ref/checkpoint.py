@@ -2,14 +2,15 @@
 
 One checkpoint = a folder `checkpoints/step_<agent_step>/` with `state.pt` (config, agent state: model,
 target, both Adams, RunningScale, planner warm starts, RNG; loop counters; env RNG states) and `buffer.pt`
-(the replay buffer, separate because large), each written atomically, then `latest.json` (harness).
+(the replay buffer, separate because large), each written atomically, then `latest.json` (tdmpc_parity).
 
 Format `tdmpc-parity/torch/2`: both files hold only tensors, Python numbers, strings and plain containers, so
 they are read with `torch.load(weights_only=True)`, which refuses every other Python object instead of
 building it (a shared run folder cannot run code on the reader's machine). NumPy arrays of the state (the env
 RNG states, any physics state) are stored as {"__numpy__": their bytes as a uint8 tensor, "dtype", "shape"}.
 Format `tdmpc-parity/torch/1` (earlier versions) pickled NumPy objects and can only be read by unpickling:
-it is refused with the command that converts it (`tdmpc-parity convert-checkpoint`, harness/checkpoint_convert.py).
+it is refused with the command that converts it (`tdmpc-parity convert-checkpoint`,
+tdmpc_parity/app/checkpoint_convert.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.checkpoints import (
+from tdmpc_parity.core.checkpoints import (
     CheckpointError,
     atomic_file,
     check_same_run,
@@ -30,7 +31,7 @@ from harness.checkpoints import (
     read_latest,
     write_latest,
 )
-from harness.config import Config, config_from_dict
+from tdmpc_parity.core.config import Config, config_from_dict
 
 FORMAT = "tdmpc-parity/torch/2"
 OLD_FORMAT = "tdmpc-parity/torch/1"

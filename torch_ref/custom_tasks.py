@@ -3,7 +3,7 @@
 Source: nicklashansen/tdmpc2 @ e9f5932, `tdmpc2/envs/tasks/*.py`, whose `envs/dmcontrol.py` imports them so
 that `suite.load(domain, task)` builds them. Importing this module does the same for the 11 tasks of the
 official results (tag 'custom', `suite.ALL_TASKS` extended as the official code extends it). The models are
-the official XMLs, shipped unchanged in `harness/data/official_tasks/` (MIT; its README says how they differ
+the official XMLs, shipped unchanged in `tdmpc_parity/data/official_tasks/` (MIT; its README says how they differ
 from dm_control's). Initial states, observations, time limits and control steps are those of the dm_control
 task each one extends; only what is listed here differs.
 
@@ -57,8 +57,8 @@ _REACHER_BIG_TARGET, _REACHER_SMALL_TARGET = 0.05, 0.015
 
 
 def model_xml(name: str) -> str:
-    """An official task XML shipped in harness/data/official_tasks/ (e.g. 'cheetah.xml'), as text."""
-    return resources.files("harness").joinpath("data", "official_tasks", name).read_text()
+    """An official task XML shipped in tdmpc_parity/data/official_tasks/ (e.g. 'cheetah.xml'), as text."""
+    return resources.files("tdmpc_parity").joinpath("data", "official_tasks", name).read_text()
 
 
 def _linear(x: float, bounds: tuple[float, float], margin: float, value_at_margin: float) -> float:

@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 from dm_control import suite  # noqa: E402
 from dm_control.suite.wrappers import action_scale  # noqa: E402
 
-from harness.config import Config  # noqa: E402
-from harness.tasks import TaskSpec, get_task  # noqa: E402
+from tdmpc_parity.core.config import Config  # noqa: E402
+from tdmpc_parity.core.tasks import TaskSpec, get_task  # noqa: E402
 from torch_ref import custom_tasks  # noqa: E402, F401  (registers the official custom tasks in dm_control's suite)
 
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.config import Config, GlassConfig
-from harness.runlog import GLASS_ACTIVE
+from tdmpc_parity.core.config import Config, GlassConfig
+from tdmpc_parity.core.runlog import GLASS_ACTIVE
 from torch_ref import layers
 from torch_ref.structural_entropy import h2, s_from_logits
 
@@ -190,7 +190,7 @@ def glass_terms(head_or_params: GlassHead | Mapping[str, torch.Tensor], z_src: t
 
     Active: `glass_loss` and glass_active 1. Inactive: nothing is computed; the loss and every metric are
     zeros (NaN-free, without gradient) and glass_active is 0, so every update logs the same keys in both
-    backends (harness.runlog.update_row averages the Glass metrics of a train row over its active updates).
+    backends (tdmpc_parity.core.runlog.update_row averages the Glass metrics of a train row over its active updates).
     """
     if active:
         loss, metrics = glass_loss(head_or_params, z_src, z_next, gcfg)

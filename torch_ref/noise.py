@@ -1,11 +1,11 @@
-"""Random wrappers' one source of noise: draw the arrays named in `harness.noise` with a torch Generator."""
+"""Random wrappers' one source of noise: draw the arrays named in `tdmpc_parity.core.noise` with a torch Generator."""
 
 from __future__ import annotations
 
 import torch
 
-from harness.config import Config
-from harness.noise import NoiseSpec
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import NoiseSpec
 
 
 def _pairs(shape: tuple[int, ...], num_q: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -22,7 +22,7 @@ def _pairs(shape: tuple[int, ...], num_q: int, generator: torch.Generator, devic
 
 def draw(specs: dict[str, NoiseSpec], generator: torch.Generator, cfg: Config,
          device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """Draw each spec (see harness.noise for the kinds) on `device` from `generator`."""
+    """Draw each spec (see tdmpc_parity.core.noise for the kinds) on `device` from `generator`."""
     out: dict[str, torch.Tensor] = {}
     for name, spec in specs.items():
         if spec.kind == "normal":

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.fsutil import atomic_file
+from tdmpc_parity.core.fsutil import atomic_file
 
 __all__ = [
     "LAYOUTS",

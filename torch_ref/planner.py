@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.config import Config
+from tdmpc_parity.core.config import Config
 from torch_ref import math as tmath
 from torch_ref.world_model import WorldModel
 
@@ -50,7 +50,7 @@ def estimate_value(model: WorldModel, cfg: Config, z: torch.Tensor, actions: tor
 @torch.no_grad()
 def plan(model: WorldModel, cfg: Config, obs: torch.Tensor, prev_mean: torch.Tensor, t0: torch.Tensor,
          noise: dict[str, torch.Tensor], eval_mode: bool = False) -> PlanResult:
-    """Pure MPPI core: obs (E, obs_dim), prev_mean (E, H, A), t0 (E,) bool, noise per harness.noise."""
+    """Pure MPPI core: obs (E, obs_dim), prev_mean (E, H, A), t0 (E,) bool, noise per tdmpc_parity.core.noise."""
     H, A, N, P, K = cfg.horizon, cfg.action_dim, cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
     z = model.encode(obs)
     E = z.shape[0]

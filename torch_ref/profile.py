@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.config import Config
-from harness.noise import NoiseSpec
-from harness.profile import STAGES
-from harness.schedule import Schedule
+from tdmpc_parity.app.profile import STAGES
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import NoiseSpec
+from tdmpc_parity.core.schedule import Schedule
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
 from torch_ref.env import make_vector_env

@@ -6,7 +6,7 @@
 and, when asked, the encoder latents z_t = enc(o_t) of o_0..o_L (L = episode_length). `control_step_hook`
 makes an env call a function with its dm_control Physics after the reset and after every physics control step
 (action_repeat per agent step), which is how a video gets the env's full frame rate. `Evaluator` is what
-`harness/evaluate.py` drives (the same interface as jax_impl/rollout.py): an agent built from canonical
+`tdmpc_parity/app/evaluate.py` drives (the same interface as jax_impl/rollout.py): an agent built from canonical
 weights, episode i on an env seeded `seed + 10_000 + i` (the trainer's eval env i), the Glass cluster
 probabilities of latents.
 """
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.config import Config
-from harness.evaluate import EpisodeRecord
-from harness.video import FrameRenderer, RenderSpec
+from tdmpc_parity.app.evaluate import EpisodeRecord
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.video import FrameRenderer, RenderSpec
 from torch_ref.agent import TDMPC2
 from torch_ref.env import make_vector_env
 
@@ -118,8 +118,8 @@ def make_agent(cfg: Config, canon: Mapping[str, np.ndarray]) -> TDMPC2:
 
 def checkpoint_weights(run_dir: str | Path, cfg: Config) -> tuple[dict[str, np.ndarray], int]:
     """(canonical weights, agent step) of the run's latest training checkpoint (state.pt only, not the buffer)."""
-    from harness.checkpoints import CheckpointError, check_same_run, read_latest
-    from harness.config import config_from_dict
+    from tdmpc_parity.core.checkpoints import CheckpointError, check_same_run, read_latest
+    from tdmpc_parity.core.config import config_from_dict
     from torch_ref import checkpoint
 
     found = read_latest(run_dir)

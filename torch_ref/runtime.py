@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from harness.config import Config
+from tdmpc_parity.core.config import Config
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MODES = ("highest", "high", "bf16")

@@ -8,7 +8,7 @@ Numerical guard (the seed's): the ratios d_i/2m and V_k/2m are clamped to [eps, 
 weights in front of the logs are not clamped), so a zero-degree node or an empty cluster contributes exactly
 0 and every gradient stays finite, also at uniform S. 2m itself is clamped to >= eps.
 
-Inputs are checked by harness/structural_entropy_checks.py (A square, finite, non-negative, symmetric within
+Inputs are checked by tdmpc_parity/core/structural_entropy_checks.py (A square, finite, non-negative, symmetric within
 SYM_TOL relative to max|A|, 2m > 0; S of shape (N, K), finite, rows on the simplex within SIMPLEX_TOL): a
 violation is a ValueError naming the problem, never a NaN. The check copies the inputs to the host (a device
 sync); hot loops whose inputs are valid by construction (torch_ref.glass) pass `validate=False`.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.structural_entropy_checks import check_assignment, check_graph
+from tdmpc_parity.core.structural_entropy_checks import check_assignment, check_graph
 
 FORMS = ("glass", "dsi")
 

@@ -15,13 +15,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from harness.checkpoints import read_latest, require_checkpoint
-from harness.config import Config
-from harness.noise import NoiseSpec
-from harness.runlog import NonFiniteError, RunLog, update_row
-from harness.schedule import Schedule, q_reset_due
-from harness.time_budget import TimeBudget
-from harness.training_video import drop_videos_after, require_video_writer, video_due, video_index, write_training_video
+from tdmpc_parity.app.training_video import (
+    drop_videos_after,
+    require_video_writer,
+    video_due,
+    video_index,
+    write_training_video,
+)
+from tdmpc_parity.core.checkpoints import read_latest, require_checkpoint
+from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.noise import NoiseSpec
+from tdmpc_parity.core.runlog import NonFiniteError, RunLog, update_row
+from tdmpc_parity.core.schedule import Schedule, q_reset_due
+from tdmpc_parity.core.time_budget import TimeBudget
 from torch_ref import checkpoint
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
@@ -84,7 +90,7 @@ class Trainer:
         self.buffer = Buffer(cfg, cfg.n_envs, self.device, self.dtype)
         self.iteration = 0
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
-        self.last_video = -1  # harness/training_video.py: index of the last video written
+        self.last_video = -1  # tdmpc_parity/app/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.resumed = resume and self._restore()
         if self.resumed:  # the videos past the checkpoint are written again, as its rows are logged again
@@ -248,7 +254,7 @@ class Trainer:
                 "stopped_early": self.iteration < total}
 
     def _save_final_model(self) -> None:
-        from harness.weights import save_weights
+        from tdmpc_parity.core.weights import save_weights
         from torch_ref.weights import to_canonical
 
         save_weights(self.run_dir / "model.npz", to_canonical(self.agent.model))

@@ -1,4 +1,4 @@
-"""torch_ref <-> canonical weights (harness/weights.py). The state dict already is the canonical format."""
+"""torch_ref <-> canonical weights (tdmpc_parity/core/weights.py). The state dict already is the canonical format."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from harness.weights import Canonical, check_against
+from tdmpc_parity.core.weights import Canonical, check_against
 from torch_ref.world_model import WorldModel
 
 

@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from harness.config import Config
+from tdmpc_parity.core.config import Config
 from torch_ref import layers
 from torch_ref import math as tmath
 
@@ -32,7 +32,7 @@ class WorldModel(nn.Module):
     def __init__(self, cfg: Config, glass: nn.Module | None = None):
         super().__init__()
         if not cfg.resolved:
-            raise ValueError("WorldModel needs a resolved config (harness.config.resolve_config)")
+            raise ValueError("WorldModel needs a resolved config (tdmpc_parity.core.config.resolve_config)")
         self.cfg = cfg
         A, Z, M = cfg.action_dim, cfg.latent_dim, cfg.mlp_dim
         enc_hidden = [cfg.enc_dim] * max(cfg.num_enc_layers - 1, 1)

@@ -1,6 +1,6 @@
 """MkDocs hook: links from a page to repository files outside docs/ (source files, READMEs, tests).
 
-The Markdown pages link to source files relatively (`[stats](../harness/stats.py)`), which works where the
+The Markdown pages link to source files relatively (`[stats](../tdmpc_parity/core/stats.py)`), which works where the
 repository is browsed as files (GitHub, an editor). The built site holds only docs/, so MkDocs would report
 those links as missing. This hook rewrites a link whose target exists in the repository outside docs/: to
 `repo_url`/blob/main/<path> when mkdocs.yml sets `repo_url`, else to its text plus the path as code. Every

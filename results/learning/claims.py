@@ -2,9 +2,9 @@
 
 1. Each backend beats its untrained agent: per seed, improvement = eval return at the last eval step - eval return
    at env step 0; the mean over seeds with the one-sided 95 % percentile-bootstrap lower bound
-   (harness.stats.mean_ci, scipy.stats.bootstrap); the claim holds when the bound is above 0.
+   (tdmpc_parity.core.stats.mean_ci, scipy.stats.bootstrap); the claim holds when the bound is above 0.
 2. The backends are not distinguishable: Welch's t-test and Mann-Whitney U on the seeds' returns at each eval
-   step (harness.compare does it at the final step; here every step is listed, step 0 included), with the
+   step (tdmpc_parity.analysis.compare does it at the final step; here every step is listed, step 0 included), with the
    Bonferroni-adjusted p-values min(1, m p) over the m steps tested: with m tests at alpha = 0.05, about
    0.05 m unadjusted "distinguishable" verdicts are expected even between identical algorithms.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from harness.compare import read_eval_csv
-from harness.stats import mean_ci
+from tdmpc_parity.analysis.compare import read_eval_csv
+from tdmpc_parity.core.stats import mean_ci
 
 
 def curves(study: Path) -> dict[str, dict[int, dict[int, float]]]:

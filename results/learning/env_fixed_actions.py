@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harness.config import load_config
 from jax_impl.env import make_env
+from tdmpc_parity.core.config import load_config
 from torch_ref.env import make_vector_env
 
 
