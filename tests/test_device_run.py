@@ -25,8 +25,8 @@ from bench.device.bundle import (
     DEVICE_PREINSTALLED,
     TEST_STACK,
     bundle_requirements,
+    pinned_versions,
     strip_wheel,
-    tested_pins,
 )
 from bench.json_target import BenchmarkJsonTarget, json_path
 from tdmpc_parity.analysis.report import load_results
@@ -43,7 +43,7 @@ def test_bundle_versions_are_the_tested_ones_and_skip_what_the_device_has() -> N
     import importlib.metadata as md
 
     reqs = dict(r.split("==") for r in bundle_requirements())
-    pins = tested_pins()
+    pins = pinned_versions()
     for name in ("mujoco", "mujoco-mjx", "playground", "dm_control", "gymnasium"):
         assert reqs[name] == pins[name.replace("_", "-").lower()]
     # the device's own packages are never carried, except the test runner, at the versions CI runs
@@ -357,7 +357,11 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     assert jax_records and all(b["extra_info"]["mjx_impl"] == "jax" for b in jax_records)
     assert all(b["stats"]["rounds"] == b["extra_info"]["budget_rounds"] for b in data["benchmarks"])
     probe = json.loads((out / "probe.json").read_text())["records"]
-    assert sorted(r["name"] for r in probe) == sorted(b["name"] for b in data["benchmarks"])
+    # every record, and (under load, where the budget cuts a case after its first calls) each budget-skipped
+    # case's first-call measurement, marked with its skip reason
+    assert sorted(r["name"] for r in probe if "skipped" not in r) == sorted(b["name"] for b in data["benchmarks"])
+    skipped = {s["case"].split("::")[-1]: s["reason"] for s in data["skipped_cases"]}
+    assert all(skipped[r["name"]] == r["skipped"] for r in probe if "skipped" in r)
     # the train stage: only training cases, each run or skipped by the plan made from the probe
     plan = json.loads((out_train / "plan.json").read_text())
     assert set(plan["cases"]) == {f"test_bench_train_iteration[{b}-{c}]" for b in ("torch", "jax")

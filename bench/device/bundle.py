@@ -133,7 +133,7 @@ def constraint_pins(path: Path = ROOT / ".ci" / "constraints.txt") -> dict[str, 
     return pins
 
 
-def tested_pins() -> dict[str, str]:
+def pinned_versions() -> dict[str, str]:
     """The exact versions CI tests: pyproject.toml's `==` requirements, overridden by .ci/constraints.txt."""
     return {**pyproject_pins(), **constraint_pins()}
 
@@ -154,7 +154,7 @@ def test_stack_requirements() -> list[str]:
 
 def bundle_requirements() -> list[str]:
     """The `name==version` list of the bundle (tested pins + SUPPORT_PINS + TEST_STACK), in a stable order."""
-    pins = tested_pins()
+    pins = pinned_versions()
     missing = [p for p in PYPROJECT_PACKAGES if _norm(p) not in pins]
     if missing:
         raise ValueError(f"neither pyproject.toml nor .ci/constraints.txt pins an exact version of "
