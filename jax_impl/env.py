@@ -12,7 +12,9 @@ the task's observation and reward functions (`_get_obs`, `_get_reward`).
 The official repository's custom tasks (cheetah-run-backwards, ...) are a Playground env with the official
 reward instead of the env's own (`jax_impl/custom_tasks.py`). reacher-three-* and quadruped-* run Playground-style
 envs built here on the official three-link XML (`jax_impl/reacher_three.py`) and on dm_control's quadruped
-(`jax_impl/quadruped.py`), used as Playground's envs are.
+(`jax_impl/quadruped.py`), used as Playground's envs are. A task of your own
+(`tdmpc_parity.core.task_registry.register_task`) runs the Playground-style env of its `jax_env()` factory, used
+as Playground's envs are too (its one model: `physics=dm_control` only).
 
 What is done here instead of Playground's `step` and its brax wrappers, to match the torch reference
 (`torch_ref/env.py`, the official dm_control wrapper):
@@ -72,6 +74,7 @@ from jax_impl.custom_tasks import CUSTOM_REWARDS
 from jax_impl.initial_states import INITIAL_STATES, TASK_INITIAL_STATES
 from jax_impl.runtime import PHYSICS_PRECISION, traced_at
 from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.task_registry import RegisteredTask
 from tdmpc_parity.core.tasks import TaskSpec, get_task
 
 
@@ -133,6 +136,23 @@ def _load_playground(name: str, impl: str) -> Any:
         return registry.load(name, config_overrides={"impl": impl})
 
 
+def registered_env(spec: RegisteredTask, physics: str) -> Any:
+    """The Playground-style env of a task of your own: its `jax_env()` factory's, checked to be one."""
+    from mujoco_playground._src import mjx_env
+
+    if physics != "dm_control":
+        raise ValueError(f"config field 'physics': {physics!r} does not exist for the task {spec.name!r} of your own "
+                         "(its jax_env factory builds its one model); use physics=dm_control")
+    try:
+        env = spec.jax_env()  # type: ignore[misc]  (check_backend: a jax task has a factory)
+    except Exception as exc:  # parity: not compared (a factory that fails is the user's error)
+        raise ValueError(f"task {spec.name!r}: its jax_env factory failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(env, mjx_env.MjxEnv):
+        raise TypeError(f"task {spec.name!r}: its jax_env factory returned a {type(env).__name__}; it must return a "
+                        "MuJoCo Playground env (an mjx_env.MjxEnv subclass, as Playground's dm_control_suite envs)")
+    return env
+
+
 def load_physics(spec: TaskSpec, physics: str, impl: str) -> Any:
     """The Playground-style env of `spec` in the config's `physics`: "dm_control" (dm_control's model and options,
     `jax_impl/dm_control_physics.py`) or "playground" (Playground's re-tuned ones)."""
@@ -175,7 +195,8 @@ class MJXEnv:
             )
         self.task_spec: TaskSpec = get_task(cfg.task)
         self.task_spec.check_backend("jax")
-        assert self.task_spec.playground is not None  # check_backend: a jax task has a Playground env
+        registered = isinstance(self.task_spec, RegisteredTask)  # a task of your own: its factory's env
+        assert registered or self.task_spec.playground is not None  # check_backend: a jax task has a Playground env
         self.episode_length = int(cfg.episode_length)
         self.action_repeat = int(cfg.action_repeat)
         self._obs_fix = OBS_TO_DM_CONTROL.get(self.task_spec.playground)
@@ -186,13 +207,16 @@ class MJXEnv:
             raise ValueError(f"{cfg.task}: a custom task on a Playground env without a JAX reward in "
                              "jax_impl/custom_tasks.py")
         self.physics = cfg.physics
-        try:
-            self.pg_env = load_physics(self.task_spec, cfg.physics, cfg.mjx_impl)
-        except Exception as exc:  # parity: not compared (an env that does not build is an error)
-            raise RuntimeError(
-                f"Playground cannot build {self.task_spec.playground} ({cfg.task}, physics={cfg.physics}) with the "
-                f"installed mujoco/playground versions: {type(exc).__name__}: {exc}"
-            ) from exc
+        if registered:  # its factory's env (a factory that fails says so in one sentence)
+            self.pg_env = registered_env(self.task_spec, cfg.physics)  # type: ignore[arg-type]
+        else:
+            try:
+                self.pg_env = load_physics(self.task_spec, cfg.physics, cfg.mjx_impl)
+            except Exception as exc:  # parity: not compared (an env that does not build is an error)
+                raise RuntimeError(
+                    f"Playground cannot build {self.task_spec.playground} ({cfg.task}, physics={cfg.physics}) with "
+                    f"the installed mujoco/playground versions: {type(exc).__name__}: {exc}"
+                ) from exc
         self.mj_model = self.pg_env.mj_model
         self.mjx_model = self.pg_env.mjx_model
         self.n_substeps = int(self.pg_env.n_substeps)
@@ -205,6 +229,8 @@ class MJXEnv:
         self._half = jnp.asarray((hi - lo) / 2, jnp.float32)
         # the observation function's shape on blank data: tracing `reset` (an mjx.forward) would take seconds
         self.obs_dim = int(jax.eval_shape(lambda: self.obs_fn(mjx.make_data(self.mjx_model))).shape[0])
+        if registered:
+            self.task_spec.check_sizes("jax", self.obs_dim, self.action_dim)  # type: ignore[attr-defined]
         self._reset_batch = jax.jit(lambda key, n: jax.vmap(self.reset)(jax.random.split(key, n)),
                                     static_argnums=1)
 

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from jax_impl.train import Clock, Programs
-from tdmpc_parity.app.profile import STAGES
 from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.profile_stages import STAGES
 
 
 def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:

@@ -25,21 +25,15 @@ from tqdm import tqdm
 from jax_impl.agent import TDMPC2, AgentState
 from jax_impl.buffer import Buffer, BufferState
 from jax_impl.env import EnvState, MJXEnv
-from jax_impl.rollout import run_episodes
+from jax_impl.episodes import run_episodes, write_training_video
 from jax_impl.runtime import agent_precision
 from jax_impl.sharding import Layout, constrain_state, replicated, state_shardings, train_layout
-from tdmpc_parity.app.training_video import (
-    drop_videos_after,
-    require_video_writer,
-    video_due,
-    video_index,
-    write_training_video,
-)
 from tdmpc_parity.core.checkpoints import require_checkpoint
 from tdmpc_parity.core.config import Config
 from tdmpc_parity.core.runlog import NonFiniteError, RunLog, update_row
 from tdmpc_parity.core.schedule import Schedule, q_reset_due
 from tdmpc_parity.core.time_budget import TimeBudget
+from tdmpc_parity.core.training_video import drop_videos_after, require_video_writer, video_due, video_index
 
 
 def param_counts(cfg: Config) -> dict[str, int]:
@@ -225,7 +219,7 @@ class Programs:
         return ts._replace(agent=agent, key=key), metrics
 
     def eval_episodes(self, ts: TrainState, index: jax.Array) -> jax.Array:
-        """eval_episodes episodes side by side on fresh eval envs, MPPI in eval mode (jax_impl/rollout.py
+        """eval_episodes episodes side by side on fresh eval envs, MPPI in eval mode (jax_impl/episodes.py
         `run_episodes`); mean return.
 
         Eval keys derive from (seed key, eval index) only, so evaluation never perturbs training."""
@@ -270,7 +264,7 @@ class Trainer:
                      for d, s in zip(run_dirs, seeds, strict=True)]
         self.compile_seconds: dict[str, float] = {}
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
-        self.last_video = -1  # tdmpc_parity/app/training_video.py: index of the last video written
+        self.last_video = -1  # tdmpc_parity/core/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.state = self._restore() if resume else None
         self.resumed = self.state is not None

@@ -205,7 +205,7 @@ def test_train_prints_the_banner_even_without_progress(monkeypatch, tmp_path: Pa
     assert out.startswith("tdmpc-parity train: torch on cpu, task cartpole-balance")
     assert "200 agent steps = 400 env steps" in out and f"run folder: {run}" in out and "days" not in out
     (cfg, run_dir, kw), = calls
-    assert run_dir == run and kw["progress"] is False and cfg.enc_dim == 32  # --config tiny: configs/tiny.yaml
+    assert run_dir == run and kw["progress"] is False and cfg.enc_dim == 32  # --config tiny: the shipped tiny config
     assert cli_mod.main(["train", "--task", "cartpole-balance", "--run-dir", str(run), "--no-progress"]) == 0
     assert "takes days on a CPU" in capsys.readouterr().out
 

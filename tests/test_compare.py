@@ -17,7 +17,7 @@ import pytest
 from matplotlib.image import imread
 from scipy import stats
 
-from tdmpc_parity.analysis.compare import compare, config_hash, read_eval_csv
+from tdmpc_parity.analysis.compare import compare, read_eval_csv
 from tdmpc_parity.analysis.official_results import (
     available_tasks,
     data_dir,
@@ -25,6 +25,7 @@ from tdmpc_parity.analysis.official_results import (
     official_curve,
     read_results_csv,
 )
+from tdmpc_parity.analysis.runs import config_hash
 from tdmpc_parity.app.cli import main as cli
 from tdmpc_parity.core.config import load_config
 from tdmpc_parity.core.runlog import RunLog

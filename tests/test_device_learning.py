@@ -93,7 +93,7 @@ def _archive(out: Path) -> dict[str, bytes]:
 def _dry_run(tmp_path: Path, backends: str, seeds: str) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.device.learning", "--out", str(out), "--minutes", "0.001",
-           "--task", "cartpole-balance", "--config", "configs/tiny.yaml", "--seeds", seeds, "--backends", backends,
+           "--task", "cartpole-balance", "--config", "tiny", "--seeds", seeds, "--backends", backends,
            "--steps", "300", "--eval-freq", "100", "eval_episodes=2"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     return proc, out / "learning"
@@ -134,7 +134,7 @@ def test_a_learning_run_killed_at_its_limit_still_returns_what_it_trained(tmp_pa
     """SIGKILL mid-training (the device's 600 s limit): the archive written while training is complete and readable."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.device.learning", "--out", str(out), "--minutes", "30",
-           "--task", "cartpole-balance", "--config", "configs/tiny.yaml", "--seeds", "1", "--backends", "torch",
+           "--task", "cartpole-balance", "--config", "tiny", "--seeds", "1", "--backends", "torch",
            "--steps", "100000", "--eval-freq", "100", "eval_episodes=1"]
     env = {**os.environ, "TDMPC_LEARNING_SNAPSHOT_SECONDS": "5"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

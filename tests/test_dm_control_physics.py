@@ -204,7 +204,7 @@ def test_a_checkpoint_of_another_physics_is_refused(tmp_path) -> None:
 
 
 def test_evaluating_a_run_in_another_physics_is_refused(tmp_path) -> None:
-    from tdmpc_parity.app.cli import CLIError
+    from tdmpc_parity.app.backends import CLIError
     from tdmpc_parity.app.evaluate import EvalOptions, resolve_source
 
     run = _run_folder(tmp_path / "r", "backend=jax", "physics=playground")

@@ -3,8 +3,8 @@
 with NumPy from the saved weights, the gallery grid, return vs cluster, the per-step reward and cluster charts,
 clear errors on bad input; and the torch trainer's `video_every` videos (JAX: tests/test_train_video.py).
 
-Tiny and short: configs/tiny.yaml, 10-step cartpole episodes (21 frames of 96x96 per video), one torch run trained
-for 40 agent steps with Glass active from the start, a JAX run folder whose checkpoint holds a fresh agent.
+Tiny and short: the shipped `tiny` config, 10-step cartpole episodes (21 frames of 96x96 per video), one torch run
+trained for 40 agent steps with Glass active from the start, a JAX run folder whose checkpoint holds a fresh agent.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tdmpc_parity.core.video import (
 )
 from tdmpc_parity.core.weights import load_weights
 
-TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+TINY = "tiny"  # the shipped config (tdmpc_parity/configs/tiny.yaml)
 RUN = ["task=cartpole-balance", "episode_length=10", "seed_steps=20", "eval_freq=1000", "eval_episodes=1",
        "save_every=20", "buffer_size=1000"]
 GLASS = ["--glass", "phase1b", "glass.warmup_env_steps=0", "glass.diag_every=20"]
@@ -375,7 +375,7 @@ def test_overlay_draws_the_argmax_and_reads_back(K: int) -> None:
 
 def test_each_frame_shows_the_cluster_of_its_agent_step() -> None:
     """Frame f of a video belongs to agent step f // action_repeat: its panel shows argmax_k q[f // R]."""
-    from tdmpc_parity.app.evaluate import overlay_frames
+    from tdmpc_parity.core.episodes import overlay_frames
 
     rng = np.random.default_rng(0)
     q = rng.dirichlet(np.ones(8) * 0.3, size=L + 1)

@@ -20,7 +20,7 @@ hits = []
 jax.monitoring.register_event_listener(lambda name, **kw: hits.append(name) if "cache_hits" in name else None)
 from tdmpc_parity.core.config import load_config
 from jax_impl.agent import TDMPC2
-cfg = load_config(yaml_path="configs/tiny.yaml", overrides=["task=cartpole-balance", "backend=jax"])
+cfg = load_config(yaml_path="tiny", overrides=["task=cartpole-balance", "backend=jax"])
 agent = TDMPC2(cfg, n_envs=1)
 state = agent.init(jax.random.PRNGKey(0))
 act = jax.jit(lambda s, o: agent.act(s, o, jnp.ones((1,), bool)))
@@ -80,7 +80,7 @@ def test_unrolled_horizon_scans_give_the_same_numbers(monkeypatch):
     from jax_impl import runtime
     from tdmpc_parity.core.config import load_config
 
-    cfg = load_config(yaml_path=REPO / "configs" / "tiny.yaml",
+    cfg = load_config(yaml_path="tiny",
                       overrides=["task=cartpole-balance", "backend=jax", "glass=phase1b", "glass.num_prototypes=8",
                                  "glass.num_clusters=4", "num_samples=64", "batch_size=16"])
     unrolled = _update_and_act(cfg)

@@ -1,6 +1,6 @@
 """Does each backend learn? A tiny run per backend on cartpole-balance over several seeds (slow: `-m slow`).
 
-Each backend trains configs/tiny.yaml on cartpole-balance for STEPS agent steps with several seeds (torch: one
+Each backend trains the shipped `tiny` config on cartpole-balance for STEPS agent steps with several seeds (torch: one
 process per seed, run side by side; JAX: one `--seeds` program, the seeds vmapped), evaluating the untrained
 agent at step 0 and the trained one at the end (10 eval episodes each). Claim, per backend: the mean over
 seeds of (final eval return - step-0 eval return) is positive at 95 % confidence, i.e. the lower bound of the
@@ -42,7 +42,7 @@ STEPS = int(os.environ.get("TDMPC_LEARNING_STEPS", "5000"))
 SEEDS = tuple(int(s) for s in os.environ.get("TDMPC_LEARNING_SEEDS", "1,2,3,4,5").split(","))
 WORKERS = int(os.environ.get("TDMPC_LEARNING_WORKERS", str(os.cpu_count() or 1)))
 CONFIDENCE = 0.95
-EPISODE_LENGTH = 100  # configs/tiny.yaml
+EPISODE_LENGTH = 100  # the shipped tiny config
 OVERRIDES = ("task=cartpole-balance", f"eval_freq={STEPS}", "eval_episodes=10", "save_every=0")
 
 

@@ -6,8 +6,6 @@ parity/test_initial_states.py (the initial-state distribution).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mujoco
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from mujoco_playground._src.dm_control_suite import common
 from jax_impl.reacher_three import MJX_ENVS, ReacherThree, mocap_target_xml, official_xml
 from tdmpc_parity.core.config import load_config
 
-TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+TINY = "tiny"  # the shipped config (tdmpc_parity/configs/tiny.yaml)
 
 
 def _official_model() -> mujoco.MjModel:

@@ -13,7 +13,7 @@ HOPPER_5M = {"encoder": 137_216, "dynamics": 793_088, "reward": 581_221, "policy
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_parameter_counts_hopper_5M(backend):
-    from tdmpc_parity.app.cli import backend_module
+    from tdmpc_parity.app.backends import backend_module
 
     assert backend_module(backend, "train").param_counts(load_config(overrides=["task=hopper-hop"])) == HOPPER_5M
 

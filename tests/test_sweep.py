@@ -27,7 +27,7 @@ TINY_SET = {"episode_length": 50, "seed_steps": 100, "eval_freq": 100, "eval_epi
 
 
 def _spec(**fields):
-    data = {"config": str(REPO / "configs" / "tiny.yaml"), "tasks": ["cartpole-balance"], **fields}
+    data = {"config": "tiny", "tasks": ["cartpole-balance"], **fields}
     return expand(data, "test.yaml", REPO)
 
 
@@ -236,7 +236,7 @@ def test_killed_trial_and_dead_driver_resume_to_the_uninterrupted_numbers(tiny_s
     from tdmpc_parity.app.sweep import run_sweep
 
     spec_file = tmp_path / "two.yaml"
-    spec_file.write_text(json.dumps({"name": "two", "config": str(REPO / "configs" / "tiny.yaml"), "steps": 200,
+    spec_file.write_text(json.dumps({"name": "two", "config": "tiny", "steps": 200,
                                      "set": TINY_SET, "tasks": ["cartpole-balance"], "seeds": [1],
                                      "grid": {"q_reset_every_env_steps": [0, 300]}}))
     out = tmp_path / "two"
@@ -285,7 +285,7 @@ def test_jax_trial_trains_its_seeds_in_one_program(ray_local, tmp_path: Path):
     """backend jax with seeds [1, 2]: one trial, one process (`train --seeds 1,2`), a run folder per seed."""
     from tdmpc_parity.app.sweep import run_sweep
 
-    spec = expand({"config": str(REPO / "configs" / "tiny.yaml"), "steps": 50,
+    spec = expand({"config": "tiny", "steps": 50,
                    "set": {**TINY_SET, "mpc": False}, "tasks": ["cartpole-balance"], "backends": ["jax"],
                    "seeds": [1, 2]}, "jax.yaml", REPO, default_name="jax")
     assert run_sweep(spec, tmp_path / "jax") == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tdmpc_parity.core.config import Config, load_config
 
-TINY_YAML = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+TINY_YAML = "tiny"  # the shipped config (tdmpc_parity/configs/tiny.yaml): --config tiny, yaml_path="tiny"
 # 50-step episodes: seed phase = 2 episodes (100 agent steps), then 1 update per agent step
 RUN = ["task=cartpole-balance", "episode_length=50", "seed_steps=100", "eval_freq=100", "eval_episodes=2",
        "save_every=100", "buffer_size=5000"]

@@ -14,6 +14,9 @@ is float64; float32 actions convert to float64 exactly), a wrong action shape is
 a finished episode is a RuntimeError (the official wrapper would silently run on into dm_control's own
 auto-reset).
 
+Tasks of your own (`tdmpc_parity.core.task_registry.register_task`): their `torch_env(seed)` factory builds the
+dm_control environment that `suite.load` builds for the suite's tasks; everything else is the same.
+
 Vector env: `make_vector_env` builds a gymnasium `SyncVectorEnv` with `AutoresetMode.DISABLED`. Every
 episode has the same fixed length, so all envs finish on the same step; the caller then calls
 `vec.reset()` once for all of them (stepping a finished vector env without that reset is an
@@ -35,9 +38,11 @@ from typing import Any  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from dm_control import suite  # noqa: E402
+from dm_control.rl import control  # noqa: E402
 from dm_control.suite.wrappers import action_scale  # noqa: E402
 
 from tdmpc_parity.core.config import Config  # noqa: E402
+from tdmpc_parity.core.task_registry import RegisteredTask  # noqa: E402
 from tdmpc_parity.core.tasks import TaskSpec, get_task  # noqa: E402
 from torch_ref import custom_tasks  # noqa: E402, F401  (registers the official custom tasks in dm_control's suite)
 
@@ -47,9 +52,25 @@ def flatten_observation(obs: dict[str, Any]) -> np.ndarray:
     return np.concatenate([np.asarray(v).ravel() for v in obs.values()]).astype(np.float32)
 
 
+def registered_dm_env(spec: RegisteredTask, seed: int) -> control.Environment:
+    """The dm_control env of a task of your own: its `torch_env(seed)` factory's, checked to be one."""
+    try:
+        env = spec.torch_env(seed)  # type: ignore[misc]  (register_task: always a callable)
+    except Exception as exc:  # parity: not compared (a factory that fails is the user's error)
+        raise ValueError(f"task {spec.name!r}: its torch_env factory failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(env, control.Environment):
+        raise TypeError(f"task {spec.name!r}: its torch_env factory returned a {type(env).__name__}; it must return "
+                        "a dm_control control.Environment (physics and task), as dm_control's suite functions do")
+    return env
+
+
 def load_dm_env(spec: TaskSpec, seed: int) -> action_scale.Wrapper:
-    """The official dm_control env: suite.load with task RNG `seed`, actions rescaled from [-1, 1]."""
-    env = suite.load(spec.domain, spec.task, task_kwargs={"random": seed}, visualize_reward=False)
+    """The official dm_control env: suite.load with task RNG `seed` (a task of your own: its factory's), actions
+    rescaled from [-1, 1]."""
+    if isinstance(spec, RegisteredTask):
+        env = registered_dm_env(spec, seed)
+    else:
+        env = suite.load(spec.domain, spec.task, task_kwargs={"random": seed}, visualize_reward=False)
     return action_scale.Wrapper(env, minimum=-1.0, maximum=1.0)
 
 
@@ -75,6 +96,8 @@ class DMControlEnv(gym.Env):
         self._act_dtype = act_spec.dtype
         self.action_dim = int(np.prod(act_spec.shape))
         self.obs_dim = int(sum(int(np.prod(v.shape)) for v in self.dm_env.observation_spec().values()))
+        if isinstance(self.task_spec, RegisteredTask):
+            self.task_spec.check_sizes("torch", self.obs_dim, self.action_dim)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
         self._t: int | None = None  # agent steps in the current episode; None before the first reset

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tdmpc_parity.app.profile import STAGES
 from tdmpc_parity.core.config import Config
 from tdmpc_parity.core.noise import NoiseSpec
+from tdmpc_parity.core.profile_stages import STAGES
 from tdmpc_parity.core.schedule import Schedule
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer

@@ -15,24 +15,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tdmpc_parity.app.training_video import (
-    drop_videos_after,
-    require_video_writer,
-    video_due,
-    video_index,
-    write_training_video,
-)
 from tdmpc_parity.core.checkpoints import read_latest, require_checkpoint
 from tdmpc_parity.core.config import Config
 from tdmpc_parity.core.noise import NoiseSpec
 from tdmpc_parity.core.runlog import NonFiniteError, RunLog, update_row
 from tdmpc_parity.core.schedule import Schedule, q_reset_due
 from tdmpc_parity.core.time_budget import TimeBudget
+from tdmpc_parity.core.training_video import drop_videos_after, require_video_writer, video_due, video_index
 from torch_ref import checkpoint
 from torch_ref.agent import TDMPC2
 from torch_ref.buffer import Buffer
 from torch_ref.env import make_vector_env
-from torch_ref.rollout import run_episodes
+from torch_ref.episodes import run_episodes, write_training_video
 from torch_ref.world_model import WorldModel
 
 
@@ -90,7 +84,7 @@ class Trainer:
         self.buffer = Buffer(cfg, cfg.n_envs, self.device, self.dtype)
         self.iteration = 0
         self.last_eval, self.last_save, self.last_diag = -1, 0, 0
-        self.last_video = -1  # tdmpc_parity/app/training_video.py: index of the last video written
+        self.last_video = -1  # tdmpc_parity/core/training_video.py: index of the last video written
         self.elapsed_before = 0.0
         self.resumed = resume and self._restore()
         if self.resumed:  # the videos past the checkpoint are written again, as its rows are logged again
@@ -133,7 +127,7 @@ class Trainer:
 
     def evaluate(self) -> float:
         """eval_episodes episodes side by side on the eval envs (their RNG goes on from episode to episode), MPPI
-        in eval mode (torch_ref/rollout.py `run_episodes`); mean undiscounted return."""
+        in eval mode (torch_ref/episodes.py `run_episodes`); mean undiscounted return."""
         def bar(steps: range) -> tqdm:
             return tqdm(steps, desc=f"eval ({self.cfg.eval_episodes} episodes)", leave=False, unit="step",
                         disable=not self.progress, dynamic_ncols=True)

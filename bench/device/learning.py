@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="jax,torch", help="comma-separated: jax, torch")
     p.add_argument("--steps", type=int, default=500_000, help="agent steps if the budget allowed (1M env steps)")
     p.add_argument("--eval-freq", type=int, default=5_000, help="agent steps between evals (10k env steps)")
-    p.add_argument("--config", default=None, help="a config file (e.g. configs/tiny.yaml for a CPU dry run)")
+    p.add_argument("--config", default=None,
+                   help="a config file or a shipped config's name (e.g. tiny for a CPU dry run)")
     p.add_argument("--total", type=float, default=560.0,
                    help="seconds the whole run may take from bench/device/run.sh's start (TDMPC_RUN_START; a device "
                         "command is killed at 600 s): training stops early enough to write everything")

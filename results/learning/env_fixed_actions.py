@@ -21,7 +21,7 @@ from torch_ref.env import make_vector_env
 
 
 def main(n: int) -> None:
-    cfg = load_config("official", "configs/tiny.yaml", ["task=cartpole-balance"])
+    cfg = load_config("official", "tiny", ["task=cartpole-balance"])
     steps = cfg.episode_length
     rng = np.random.default_rng(0)
     sequences = {"zero": np.zeros((steps, n, cfg.action_dim), np.float32),

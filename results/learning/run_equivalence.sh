@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # An equivalence study of results/learning/equivalence.md: TASK (default cartpole-balance) in the default physics
-# (physics=dm_control in both backends), configs/tiny.yaml, STEPS agent steps (default 10,000), an eval of 10
+# (physics=dm_control in both backends), the shipped `tiny` config, STEPS agent steps (default 10,000), an eval of 10
 # episodes every 1000 agent steps (step 0 = the untrained agent), SEEDS per backend (default 1-8). The margins
 # were declared in results/learning/equivalence_plan.md before any of these runs existed; compare tests both.
 # torch: one process per seed, two at a time, one thread each; JAX: all seeds vmapped in one program.
@@ -12,7 +12,7 @@ OUT="${1:-results/learning/equivalence/$TASK}"
 STEPS="${STEPS:-10000}"
 SEEDS="${SEEDS:-1 2 3 4 5 6 7 8}"
 MARGINS="${MARGINS:-10% 5%}"
-NEW=(--config configs/tiny.yaml "task=$TASK" physics=dm_control eval_freq=1000 eval_episodes=10 save_every=0
+NEW=(--config tiny "task=$TASK" physics=dm_control eval_freq=1000 eval_episodes=10 save_every=0
      logger=none)
 mkdir -p "$OUT/logs"
 export MUJOCO_GL=disable

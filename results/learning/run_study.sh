@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CPU learning study of results/learning/learning.md: cartpole-balance, configs/tiny.yaml (the official
+# The CPU learning study of results/learning/learning.md: cartpole-balance, the shipped `tiny` config (the official
 # algorithm and profile with a small model and 100-step episodes), STEPS agent steps (default 10,000 = 20,000 env
 # steps), an eval of 10 episodes every 1000 agent steps (step 0 = the untrained agent), seeds 1-5 per backend.
 # torch: one process per seed, two at a time, one thread each; JAX: the 5 seeds vmapped in one program. Then
@@ -11,7 +11,7 @@ set -euo pipefail
 OUT="${1:-results/learning/study}"
 STEPS="${STEPS:-10000}"
 SEEDS="1 2 3 4 5"
-NEW=(--config configs/tiny.yaml task=cartpole-balance eval_freq=1000 eval_episodes=10 save_every=0 logger=none)
+NEW=(--config tiny task=cartpole-balance eval_freq=1000 eval_episodes=10 save_every=0 logger=none)
 mkdir -p "$OUT/logs"
 export MUJOCO_GL=disable
 

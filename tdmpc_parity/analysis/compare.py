@@ -30,7 +30,6 @@ tests, the runs of each group) and `learning.json` (the backend tests' numbers).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from tdmpc_parity.analysis.official_results import available_tasks, official_curve
-from tdmpc_parity.analysis.plots import seed_dirs
+from tdmpc_parity.analysis.runs import GROUP_FIELDS, config_hash, flat_config, seed_dirs
 from tdmpc_parity.core.runlog import CONFIG_FILE, CSV_FILES, is_run_dir, read_config
 from tdmpc_parity.core.stats import (
     CONFIDENCE,
@@ -63,7 +62,6 @@ from tdmpc_parity.core.tasks import get_task
 EVAL_FILE = CSV_FILES["eval"]
 STEP_COLUMN, RETURN_COLUMN = "env_step", "episode_reward"
 ALPHA = 0.05
-GROUP_FIELDS = ("backend", "task", "seed")  # not part of the config key (backend and task are the group's own)
 MAX_LABEL_KEYS = 4
 
 
@@ -152,20 +150,13 @@ def read_eval_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return steps, np.array([points[s] for s in steps.tolist()], dtype=np.float64)
 
 
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    """Config dict with the nested glass section flattened to `glass.<key>`."""
-    out = {k: v for k, v in config.items() if k != "glass"}
-    out.update({f"glass.{k}": v for k, v in (config.get("glass") or {}).items()})
-    return out
-
-
 def load_seed_run(run_dir: str | Path) -> SeedRun:
     """One run folder: its config (tdmpc_parity.core.runlog.read_config, so an invalid config.json is an error) and eval
     curve."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     steps, returns = read_eval_csv(run_dir / EVAL_FILE)
-    config = {k: v for k, v in _flat(cfg.to_dict()).items() if k not in GROUP_FIELDS}
+    config = {k: v for k, v in flat_config(cfg.to_dict()).items() if k not in GROUP_FIELDS}
     return SeedRun(path=run_dir, backend=cfg.backend, task=cfg.task, seed=cfg.seed, config=config, steps=steps,
                    returns=returns)
 
@@ -173,11 +164,6 @@ def load_seed_run(run_dir: str | Path) -> SeedRun:
 # ----------------------------------------------------------------------------------------------------------
 # Grouping and statistics
 # ----------------------------------------------------------------------------------------------------------
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """8 hex digits of the SHA-1 of the config as sorted JSON: the name of a config in labels and tables."""
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 @dataclass

@@ -48,6 +48,7 @@ from tdmpc_parity.analysis.plots_glass import (
     plot_timeline,
 )
 from tdmpc_parity.analysis.plots_training import plot_training_runs
+from tdmpc_parity.analysis.runs import seed_dirs
 from tdmpc_parity.core.runlog import CONFIG_FILE, GLASS_DIR, is_run_dir, read_metrics
 
 DIAGNOSTICS: tuple[tuple[str, str], ...] = (
@@ -106,15 +107,6 @@ def _labels(paths: Sequence[Path]) -> list[str]:
         if len(set(labels)) == len(labels):
             return labels
     return [f"{p.name}#{i}" for i, p in enumerate(paths)]
-
-
-def seed_dirs(path: Path) -> list[Path]:
-    """The seed folders `seed_<s>` of a `--seeds` run folder, by seed; [] when `path` is not one."""
-    path = Path(path)
-    if not path.is_dir() or is_run_dir(path):
-        return []
-    found = [d for d in path.glob("seed_*") if d.is_dir() and d.name[5:].isdigit()]
-    return sorted(found, key=lambda d: int(d.name[5:]))
 
 
 def expand_runs(paths: Sequence[Path]) -> list[tuple[Path, str]]:

@@ -6,7 +6,7 @@ checkpoint) counts once, with its later row. `glass_*` columns are the mean over
 and 0 when none was active (runlog.update_row), so only rows with `glass_active` > 0 give them a value.
 
 Runs are grouped as `tdmpc-parity compare` groups them: (backend, task, config without seed), the config named
-by tdmpc_parity.analysis.compare.config_hash. Per group and env step, over the runs that have a value there: mean and
+by tdmpc_parity.analysis.runs.config_hash. Per group and env step, over the runs that have a value there: mean and
 95 %
 percentile-bootstrap CI (tdmpc_parity.core.stats.seed_curve; no band with one run). With more than MAX_POINTS distinct
 env steps the per-run series are first averaged in MAX_POINTS equal-width env-step bins (placed on the bin
@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tdmpc_parity.analysis.plots_common import env_step_axis, read_config_json, run_title, save_figure
+from tdmpc_parity.analysis.runs import GROUP_FIELDS, config_hash, flat_config
 from tdmpc_parity.core.runlog import GLASS_ACTIVE, read_config, read_metrics
 from tdmpc_parity.core.stats import CONFIDENCE, Curve, seed_curve
 
@@ -48,7 +49,6 @@ SCALARS: tuple[tuple[str, str], ...] = (
 LOG_Y = frozenset({"steps_per_second"})
 MAX_POINTS = 100
 COLUMNS = 4
-GROUP_FIELDS = ("backend", "task", "seed")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -78,8 +78,7 @@ def _group_config(run_dir: Path) -> tuple[str, str, dict[str, Any]]:
         data = read_config(run_dir).to_dict()
     except (ValueError, TypeError, KeyError):  # an old or hand-written config.json: its plain JSON
         data = {k: v for k, v in read_config_json(run_dir).items() if k != "_meta"}
-    flat = {k: v for k, v in data.items() if k != "glass"}
-    flat.update({f"glass.{k}": v for k, v in (data.get("glass") or {}).items()})
+    flat = flat_config(data)
     return str(data.get("backend")), str(data.get("task")), {k: v for k, v in flat.items() if k not in GROUP_FIELDS}
 
 
@@ -91,16 +90,12 @@ class TrainRun:
     label: str
     backend: str
     task: str
-    key: str  # tdmpc_parity.analysis.compare.config_hash of the config without backend, task, seed
+    key: str  # tdmpc_parity.analysis.runs.config_hash of the config without backend, task, seed
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_train_run(run_dir: Path, label: str) -> TrainRun:
     """The train rows and group of a run folder."""
-    from tdmpc_parity.analysis.compare import (
-        config_hash,  # tdmpc_parity.analysis.compare imports tdmpc_parity.analysis.plots
-    )
-
     backend, task, config = _group_config(Path(run_dir))
     return TrainRun(Path(run_dir), label, backend, task, config_hash(config), read_metrics(run_dir, "train"))
 

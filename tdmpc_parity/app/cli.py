@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import importlib.util
 import json
 import os
@@ -21,28 +20,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from tdmpc_parity.app.backends import BACKEND_MODULES, CLIError, backend_module
 from tdmpc_parity.app.pytest_env import child_pytest_env
 from tdmpc_parity.core.config import GLASS_PRESETS, PROFILES, Config, load_config
 from tdmpc_parity.core.runlog import NonFiniteError
+from tdmpc_parity.core.task_registry import TASK_MODULE_ENV, import_task_module, record_task_module
 from tdmpc_parity.core.tasks import TASKS, UNSUPPORTED
-
-BACKEND_MODULES = {"torch": "torch_ref", "jax": "jax_impl"}
-INSTALL_HINT = {"torch": "pip install torch==2.13.0 -e '.[torch]'", "jax": "pip install -e '.[jax]'"}
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit code 2."""
-
-
-def backend_module(backend: str, name: str):
-    """Import `<backend package>.<name>`; a backend that is not installed is a CLIError saying how to install."""
-    if backend not in BACKEND_MODULES:
-        raise CLIError(f"unknown backend {backend!r}; choose torch or jax")
-    framework = "torch" if backend == "torch" else "jax"
-    if importlib.util.find_spec(framework) is None:
-        raise CLIError(f"backend {backend!r} is not installed (no module {framework!r}): {INSTALL_HINT[backend]}")
-    return importlib.import_module(f"{BACKEND_MODULES[backend]}.{name}")
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Config from flags
@@ -50,6 +33,8 @@ def backend_module(backend: str, name: str):
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}  # what a flag left out resolves to
 PASSTHROUGH = ("parity", "bench")  # subcommands that hand unknown arguments to pytest
+TASK_MODULE_HELP = ("a .py file or an importable module that registers tasks of your own with register_task, imported "
+                    "before --task is checked (docs/tasks.md, Your own tasks) (default: none)")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -98,9 +83,10 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULTS["profile"], help=_profile_help())
     p.add_argument("--config", default=None, metavar="YAML",
                    help="YAML file (or a run's config.json) of key: value overrides, or the name of one in the "
-                        "repository's configs/ folder, e.g. tiny (default: none)")
+                        "shipped configs (tdmpc_parity/configs/), e.g. tiny (default: none)")
     p.add_argument("--glass", default=None, metavar="PRESET",
                    help=f"Glass preset: {', '.join(GLASS_PRESETS)} (default: off, or the --config file's glass)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE", help=TASK_MODULE_HELP)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. model_size=1; they may stand anywhere after the subcommand; "
                         "`tdmpc-parity keys` lists every key (default: none)")
@@ -108,6 +94,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     """The config of the flags; a flag given beats the YAML file (so a run's config.json keeps its backend)."""
+    import_task_module(getattr(args, "task_module", None))  # its tasks registered before the task is checked
     values: dict[str, Any] = {}
     if args.backend is not None:
         values["backend"] = args.backend
@@ -120,12 +107,12 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
 
 
 def config_path(name: str | None) -> str | None:
-    """A --config value: a file as given, else `configs/<name>.yaml` of the checkout when that exists (so
-    `--config tiny` is configs/tiny.yaml); a name that is neither is passed on (load_config says it is missing)."""
-    if name is None or Path(name).exists():
-        return name
-    named = repo_root() / "configs" / f"{name}.yaml"
-    return str(named) if "/" not in name and named.is_file() else name
+    """A --config value as the file it names: a file as given, a bare name such as `tiny` the shipped config
+    (tdmpc_parity/core/config_files.py; an unknown name is a ValueError listing the shipped ones)."""
+    from tdmpc_parity.core.config_files import config_file
+
+    path = config_file(name)
+    return None if path is None else str(path)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -265,7 +252,8 @@ def _default_run_dir(cfg: Config, seeds: list[int]) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise CLIError(f"--max-minutes must be > 0, got {args.max_minutes:g}")
-    budget = None if args.max_minutes is None else args.max_minutes * 60.0
+    from tdmpc_parity.app import api  # the Python API's train runs the backend's (tdmpc_parity/app/api.py)
+
     if args.resume:
         if args.overwrite:
             raise CLIError("--resume and --overwrite exclude each other")
@@ -273,6 +261,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         seed_dirs = sorted(Path(args.resume).glob("seed_*"), key=lambda p: int(p.name[5:]))
         multi = not is_run_dir(Path(args.resume)) and seed_dirs and all(is_run_dir(d) for d in seed_dirs)
+        import_task_module(args.task_module, args.resume)  # a run of a task of your own: its module, when given
         cfg = read_config(seed_dirs[0] if multi else args.resume)
         given = {k: v for k, v in (("steps", args.steps),) if v is not None}
         conflicting = [a for a in ("task", "glass", "config") if getattr(args, a) is not None] + list(args.overrides)
@@ -288,10 +277,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         mod = backend_module(cfg.backend, "train")
         seeds = [int(d.name[5:]) for d in seed_dirs] if multi else [cfg.seed]
         print_banner(cfg, Path(args.resume), seeds, resume=True)
-        if multi:  # a --seeds run: RUN_DIR/seed_<s>/ per seed
-            return mod.train_seeds(cfg, seeds, Path(args.resume), resume=True, progress=not args.no_progress,
-                                   max_seconds=budget)
-        return mod.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress, max_seconds=budget)
+        api.train(cfg, Path(args.resume), seeds, progress=not args.no_progress, resume=True,
+                  max_minutes=args.max_minutes, module=mod)  # a --seeds run: RUN_DIR/seed_<s>/ per seed
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed] if args.seed is not None else []
     extra: dict[str, Any] = {"seed": seeds[0]} if seeds else {}  # else the config's seed (default 1)
     if args.steps is not None:
@@ -301,14 +289,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, extra)
     seeds = seeds or [cfg.seed]
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
+    record_task_module(run_dir, import_task_module(args.task_module), cfg.task, args.overwrite)  # for --resume, eval
     if len(seeds) > 1 and cfg.backend != "jax":
         raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
     mod = backend_module(cfg.backend, "train")
     print_banner(cfg, run_dir, seeds)
-    if len(seeds) > 1:
-        return mod.train_seeds(cfg, seeds, run_dir, overwrite=args.overwrite, progress=not args.no_progress,
-                               max_seconds=budget)
-    return mod.train(cfg, run_dir, overwrite=args.overwrite, progress=not args.no_progress, max_seconds=budget)
+    api.train(cfg, run_dir, seeds, progress=not args.no_progress, overwrite=args.overwrite,
+              max_minutes=args.max_minutes, module=mod)
+    return 0
 
 
 def _saved_values(cfg: Config) -> dict[str, Any]:
@@ -338,6 +326,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Write the PNGs; then say why a run's Glass plots are empty (Glass off, never active, no diagnostics)."""
     from tdmpc_parity.analysis.plots import expand_runs, glass_notes, plot_runs
 
+    import_task_module(args.task_module, *args.run_dirs)  # runs of a task of your own: its module, when given
     out = Path(args.out) if args.out else Path(args.run_dirs[0]) / "plots"
     paths = [Path(d) for d in args.run_dirs]
     for path in plot_runs(paths, out):
@@ -352,6 +341,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Learning curves over seeds per backend/task/config: learning_<task>.png, learning.md, backend tests."""
     from tdmpc_parity.analysis.compare import compare, overall_verdict
 
+    import_task_module(args.task_module, *args.run_dirs)  # runs of a task of your own: its module, when given
     paths = [Path(d) for d in args.run_dirs]
     out = Path(args.out) if args.out else paths[0].resolve().parent / "compare"
     result = compare(paths, out, official=args.official, margin=args.margin)
@@ -381,6 +371,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tdmpc_parity.app.evaluate import EvalOptions, run_eval
     from tdmpc_parity.core.video import RenderError
 
+    import_task_module(args.task_module, args.source)  # a run of a task of your own: its module, when given
     opts = EvalOptions(source=args.source, backend=args.backend, task=args.task, config=args.config, glass=args.glass,
                        overrides=list(args.overrides), episodes=args.episodes, seed=args.seed, video=args.video,
                        glass_overlay=args.glass_overlay, gallery=args.gallery, gallery_clips=args.gallery_clips,
@@ -397,9 +388,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Many runs on Ray (tdmpc_parity/app/sweep.py): a sweep file's trials, or --resume a sweep folder; then its
     summary.
     A bad sweep file or folder is a ValueError (SweepSpecError, SweepError): one line, exit code 2."""
-    from tdmpc_parity.app.sweep import run_sweep
+    from tdmpc_parity.app.sweep import TRIALS, run_sweep
     from tdmpc_parity.app.sweep_spec import load_sweep
 
+    trial_dirs = sorted((Path(args.resume) / TRIALS).glob("*")) if args.resume else []
+    module = import_task_module(args.task_module, *trial_dirs)  # before the sweep file's tasks are checked
+    if module is not None:
+        os.environ[TASK_MODULE_ENV] = module  # each trial's command passes it on (sweep.py, run_trial)
     if args.resume:
         if args.sweep_file or args.out:
             raise CLIError("--resume continues the sweep saved in its folder: give no sweep file and no --out")
@@ -614,12 +609,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plot", "draw Glass diagnostics, assignment timelines, S/P/A heatmaps, training scalars and eval "
                      "curves of run folders")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
+                   help="the module that registers the task of your own of runs trained with --task-module (a run "
+                        "folder never imports it by itself; it names the module to pass) (default: none)")
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots of the "
                                                             "first RUN_DIR)")
     p.set_defaults(func=cmd_plot)
 
     p = add("compare", "learning curves over seeds per backend, task and config; backend tests")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
+                   help="the module that registers the task of your own of runs trained with --task-module (a run "
+                        "folder never imports it by itself; it names the module to pass) (default: none)")
     p.add_argument("--official", action="store_true", help="overlay the official TD-MPC2 curve (shipped data)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
@@ -637,8 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="the task of a weights file or official checkpoint (`tdmpc-parity "
                                                 "tasks` lists them) (default: the run's task; required for a file "
                                                 "outside a run folder)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
+                   help="the module that registers the task of your own of a run trained with --task-module (a run "
+                        "folder never imports it by itself; it names the module to pass) (default: none)")
     p.add_argument("--config", default=None, metavar="YAML",
-                   help="config of a weights file outside a run folder, e.g. configs/tiny.yaml (default: none)")
+                   help="config of a weights file outside a run folder: a YAML file or a shipped config's "
+                        "name, e.g. tiny (default: none)")
     p.add_argument("--glass", default=None, metavar="PRESET",
                    help=f"Glass preset of a weights file outside a run folder: {', '.join(GLASS_PRESETS)} "
                         "(default: off)")
@@ -677,6 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPUs of the local Ray instance (default: all of this machine's)")
     p.add_argument("--resume", default=None, metavar="SWEEP_DIR",
                    help="continue a sweep whose driver stopped: runs every trial not done, from its checkpoint")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
+                   help="a .py file or an importable module that registers tasks of your own, imported before the "
+                        "sweep file's tasks are checked and passed to every trial's train command (default: none)")
     p.set_defaults(func=cmd_sweep)
 
     p = add("convert-checkpoint", "convert a run folder's torch checkpoints written by version 0.1 (pickled) to "

@@ -53,20 +53,10 @@ from typing import Any
 import numpy as np
 
 from tdmpc_parity.core.config import Config, load_config
+from tdmpc_parity.core.episodes import overlay_frames
 
 GALLERY_CLIP_STEPS = 5  # agent steps either side of a prototype's best frame in its clip
 ROLLOUT_CHARTS = 3  # episodes with a reward-and-cluster chart
-
-
-@dataclass
-class EpisodeRecord:
-    """One evaluated episode: its return, latents (L+1, Z), when rendered 1 + L * action_repeat frames, and the
-    reward r_t of each agent step t = 0..L-1 (L,) (the return is their running sum)."""
-
-    ret: float
-    latents: np.ndarray
-    frames: list[np.ndarray] | None
-    rewards: np.ndarray | None = None
 
 
 @dataclass
@@ -105,7 +95,7 @@ class Source:
 
 
 def _error(msg: str) -> Exception:
-    from tdmpc_parity.app.cli import CLIError
+    from tdmpc_parity.app.backends import CLIError
 
     return CLIError(msg)
 
@@ -170,7 +160,7 @@ def resolve_source(opts: EvalOptions) -> Source:
 
 
 def _rollout_module(backend: str, why: str = ""):
-    from tdmpc_parity.app.cli import CLIError, backend_module
+    from tdmpc_parity.app.backends import CLIError, backend_module
 
     try:
         return backend_module(backend, "rollout")
@@ -248,18 +238,6 @@ def plot_return_vs_cluster(shares: np.ndarray, returns: np.ndarray, path: Path, 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
-
-
-def overlay_frames(frames: list[np.ndarray], q: np.ndarray, repeat: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Frame f with the cluster panel of q[f // repeat]; also the drawn indices (F,)."""
-    from tdmpc_parity.core.video import draw_overlay
-
-    out, drawn = [], []
-    for f, frame in enumerate(frames):
-        img, k = draw_overlay(frame, q[f // repeat])
-        out.append(img)
-        drawn.append(k)
-    return out, np.asarray(drawn, np.int64)
 
 
 def _gallery(frames: list[np.ndarray], glass: dict[str, np.ndarray], repeat: int, top_k: int, out_dir: Path,

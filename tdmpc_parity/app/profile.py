@@ -15,10 +15,7 @@ from typing import Any
 
 from tdmpc_parity.core.config import Config
 from tdmpc_parity.core.fsutil import atomic_write_text
-
-STAGES = ("act", "env", "buffer", "update")
-STAGE_WORDS = {"act": "planning/acting", "env": "env physics", "buffer": "replay insert + sample",
-               "update": "gradient updates"}
+from tdmpc_parity.core.profile_stages import STAGE_WORDS, STAGES
 
 
 def breakdown(result: dict[str, Any]) -> list[tuple[str, float, float]]:

@@ -53,6 +53,7 @@ import numpy as np
 from tdmpc_parity.app.sweep_spec import Resources, SweepSpec, Trial
 from tdmpc_parity.core.checkpoints import CheckpointError, read_latest
 from tdmpc_parity.core.fsutil import atomic_write_text
+from tdmpc_parity.core.task_registry import task_module_args
 
 SWEEP_FILE, SPEC_COPY, SUMMARY = "sweep.json", "sweep.yaml", "summary.md"
 TRIALS, STATE, LOGS = "trials", "state", "logs"
@@ -157,7 +158,7 @@ def run_trial(trial_data: dict[str, Any], sweep_dir: str, retries: int, resource
     env, preexec = child_env(res), _pdeathsig()
     for attempt in range(retries + 1):
         args, resumed_from = attempt_args(trial, run_dir)
-        cmd = [sys.executable, "-m", "tdmpc_parity", *args]
+        cmd = [sys.executable, "-m", "tdmpc_parity", *args, *task_module_args()]  # the driver's --task-module
         record: dict[str, Any] = {"command": cmd, "resumed_from_agent_step": resumed_from,
                                   "host": socket.gethostname(), "start": time.time()}
         state.update(status="running")
@@ -533,7 +534,7 @@ def summarize(sweep_dir: str | Path) -> list[Path]:
     folder with
     eval rows; returns the files written."""
     from tdmpc_parity.analysis.compare import compare, group_runs, load_seed_run
-    from tdmpc_parity.analysis.plots import seed_dirs
+    from tdmpc_parity.analysis.runs import seed_dirs
 
     sweep_dir = Path(sweep_dir)
     root = sweep_dir / TRIALS

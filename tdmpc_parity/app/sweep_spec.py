@@ -5,7 +5,8 @@ A sweep file is a YAML mapping:
 
     name: k_sweep                  # optional (default: the file's name without .yaml)
     profile: fast                  # optional: official (default) | fast
-    config: ../configs/tiny.yaml   # optional: a config file (YAML or a run's config.json), relative to this file
+    config: tiny                   # optional: a shipped config's name, or a config file (YAML or a run's
+                                   # config.json) relative to this file
     steps: 2000000                 # optional: agent steps of every trial (default: the config's)
     set: {glass: phase1b}          # optional: key: value given to every trial (the keys of `train key=value`)
     tasks: [hopper-hop]            # required
@@ -43,6 +44,7 @@ from typing import Any
 import yaml
 
 from tdmpc_parity.core.config import FILE_IGNORED_KEYS, PROFILES, _read_yaml, _set_key, load_config
+from tdmpc_parity.core.config_files import is_config_name, shipped_config
 
 SPEC_KEYS = ("name", "profile", "config", "steps", "set", "tasks", "backends", "seeds", "grid", "points",
              "resources", "retries")
@@ -230,11 +232,14 @@ def _settings(source: str, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _config_file(source: str, base: Path, path: Any) -> list[str]:
-    """The overrides of the `config` file (relative to the sweep file), its glass section flattened."""
+    """The overrides of the `config` file (relative to the sweep file; a bare name such as `tiny` that is no file
+    there: the shipped config, tdmpc_parity/core/config_files.py), its glass section flattened."""
     if not isinstance(path, str):
-        raise _fail(source, f"`config` must be a path, got {path!r}")
+        raise _fail(source, f"`config` must be a path or a shipped config's name, got {path!r}")
     full = (base / path) if not Path(path).is_absolute() else Path(path)
     try:
+        if is_config_name(path) and not full.is_file():
+            full = shipped_config(path)
         data = _read_yaml(full)
     except ValueError as exc:
         raise _fail(source, f"`config`: {exc}") from None

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS, get_task
+from tdmpc_parity.core.config_files import config_file
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, REGISTERED, TASKS, get_task
 
 # ----------------------------------------------------------------------------------------------------------
 # Presets
@@ -178,7 +179,7 @@ class Config:
     # "dm_control" for torch runs. A run's config.json without the key (older runs) was "playground" on jax.
     physics: str = "dm_control"
     save_every: int = 50_000  # agent steps between checkpoints (at the next episode end); 0 = only at the end
-    video_every: int = 0  # env steps between rollout videos RUN_DIR/videos/ (app/training_video.py); 0 = off
+    video_every: int = 0  # env steps between rollout videos RUN_DIR/videos/ (core/training_video.py); 0 = off
     devices: int = 0  # JAX: devices the seeds x each seed's envs are sharded over (0 = all visible that split them)
     logger: str = "auto"  # scalars to RUN_DIR/tb when tensorboardX is installed: auto | tensorboard | wandb | none
     wandb_project: str = "tdmpc-parity"  # the W&B project of logger=wandb
@@ -271,6 +272,11 @@ def resolve_config(cfg: Config) -> Config:
 
 # tasks the JAX backend runs on an MJX env of its own: dm_control physics only (MuJoCo Playground lacks them)
 _NO_PLAYGROUND = frozenset(name for name, spec in TASKS.items() if spec.playground in OWN_MJX_ENVS)
+
+
+def _playground_lacks(task: str) -> bool:
+    """Playground has no env for `task`: one of the JAX backend's own MJX envs, or a registered task."""
+    return task in _NO_PLAYGROUND or task in REGISTERED
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "obs": ("state",),
@@ -368,7 +374,7 @@ def validate_config(cfg: Config) -> None:
             spec.check_backend("jax")
         except ValueError as exc:  # names the backends that run the task
             raise ValueError(f"config field 'task': {exc}") from None
-        _require(cfg.physics == "dm_control" or cfg.task not in _NO_PLAYGROUND, "physics",
+        _require(cfg.physics == "dm_control" or not _playground_lacks(cfg.task), "physics",
                  f"MuJoCo Playground has no {cfg.task} environment, so physics=playground does not exist for it; "
                  "physics=dm_control runs it")
     g = cfg.glass
@@ -518,7 +524,10 @@ def load_config(
     values: dict[str, Any] | None = None,
     resolve: bool = True,
 ) -> Config:
-    """Build a config: defaults -> profile -> YAML -> `overrides` ("key=value" text) -> `values` (typed)."""
+    """Build a config: defaults -> profile -> YAML -> `overrides` ("key=value" text) -> `values` (typed).
+
+    `yaml_path`: a YAML file (or a run's config.json), or the name of a shipped config such as "tiny"
+    (tdmpc_parity/core/config_files.py)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
     top: dict[str, Any] = {"profile": profile}
@@ -526,8 +535,9 @@ def load_config(
     explicit: set[str] = set()
     for key, value in PROFILES[profile].items():
         _set_key(top, glass, key, value, from_text=False)
+    yaml_path = config_file(yaml_path)
     if yaml_path is not None:
-        for key, value in _read_yaml(Path(yaml_path)).items():
+        for key, value in _read_yaml(yaml_path).items():
             if key in FILE_IGNORED_KEYS:  # a run's config.json: metadata and derived values
                 continue
             if key == "glass" and isinstance(value, dict):
@@ -537,7 +547,7 @@ def load_config(
                 continue
             _set_key(top, glass, str(key), value, from_text=False)
             explicit.add(str(key))
-        if _legacy_playground(_read_yaml(Path(yaml_path))):
+        if _legacy_playground(_read_yaml(yaml_path)):
             top["physics"] = "playground"
     for text in overrides or ():
         key, value = _parse_override(text)
@@ -561,7 +571,7 @@ def load_config(
     for key, value in GLASS_PRESETS[preset].items():
         if f"glass.{key}" not in explicit:
             glass[key] = value
-    if "physics" not in explicit and top.get("physics") == "playground" and top.get("task") in _NO_PLAYGROUND:
+    if "physics" not in explicit and top.get("physics") == "playground" and _playground_lacks(top.get("task", "")):
         top["physics"] = "dm_control"  # the fast profile's Playground physics, for a task Playground lacks
     cfg = Config(**top, glass=GlassConfig(**glass))
     return resolve_config(cfg) if resolve else (validate_config(cfg) or cfg)

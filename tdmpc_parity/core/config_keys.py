@@ -275,7 +275,8 @@ def render_markdown(keys: list[KeyDoc]) -> str:
         "Every key of the one config both backends read (`tdmpc_parity/core/config.py`). Set them as `key=value` "
         "after a "
         "subcommand (`tdmpc-parity train --task cartpole-swingup model_size=1 steps=20000`), in a YAML file given "
-        "with `--config`, or in a sweep file; `tdmpc-parity keys [PATTERN]` prints this table. Loading order: "
+        "with `--config` (or a shipped one by name: `--config tiny`), or in a sweep file; `tdmpc-parity keys "
+        "[PATTERN]` prints this table. Loading order: "
         "defaults, then the profile, then the YAML file, then `key=value` overrides; then `model_size` fills the "
         "architecture keys not given explicitly, and the Glass preset the `glass.*` keys not given explicitly. "
         "Derived keys are computed by `resolve_config` and cannot be set.",

@@ -23,6 +23,9 @@ Which backend runs what (docs/tasks.md: the table with each task's physics):
   reacher-three-* on an MJX env of its own (`OWN_MJX_ENVS`: the official three-link XML, which Playground
   lacks; `jax_impl/reacher_three.py`);
 - not supported (`UNSUPPORTED`): the official repository's other custom tasks (no official results).
+
+Users add tasks of their own with `tdmpc_parity.core.task_registry.register_task` (docs/tasks.md, "Your own
+tasks"): they live in `REGISTERED`, beside the built-in `TASKS`, and `get_task` finds both.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class TaskSpec:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; backends: {', '.join(BACKENDS)}")
         if backend not in self.backends:
-            others = ", ".join(sorted(n for n, s in TASKS.items() if backend in s.backends))
+            others = ", ".join(sorted(n for n, s in {**TASKS, **REGISTERED}.items() if backend in s.backends))
             raise ValueError(
                 f"task {self.name!r} has no JAX environment ({self.note}): only the "
                 f"{' and '.join(self.backends)} backend runs it; tasks the {backend} backend runs: {others}"
@@ -128,6 +131,9 @@ TASKS: dict[str, TaskSpec] = {
     )
 }
 
+# the user's own tasks, by name (tdmpc_parity/core/task_registry.py `register_task` fills it; never a built-in name)
+REGISTERED: dict[str, TaskSpec] = {}
+
 _NOT_PORTED = "a custom task of the official repository without official results (not ported)"
 UNSUPPORTED: dict[str, str] = {
     name: _NOT_PORTED
@@ -141,13 +147,15 @@ UNSUPPORTED: dict[str, str] = {
 
 
 def get_task(name: str) -> TaskSpec:
-    """Look a task up by its official name; an unknown or unsupported name is a ValueError listing the known ones."""
+    """Look a task up by its official (or registered) name; an unknown or unsupported name is a ValueError listing
+    the known ones."""
     try:
-        return TASKS[name]
+        return TASKS[name] if name in TASKS else REGISTERED[name]
     except KeyError:
-        known = ", ".join(sorted(TASKS))
+        known = ", ".join(sorted([*TASKS, *REGISTERED]))
         if name in UNSUPPORTED:
             raise ValueError(f"task {name!r} is not supported: {UNSUPPORTED[name]}; known tasks: {known}") from None
-        close = difflib.get_close_matches(name, list(TASKS), n=3)
+        close = difflib.get_close_matches(name, [*TASKS, *REGISTERED], n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ValueError(f"unknown task {name!r}; {hint}known tasks: {known}") from None
+        raise ValueError(f"unknown task {name!r}; {hint}known tasks: {known} (a task of your own is known once "
+                         "its module has run register_task: --task-module FILE on the command line)") from None

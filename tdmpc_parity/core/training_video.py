@@ -2,11 +2,13 @@
 
 At the first evaluation at or after each multiple of `video_every` env steps (the evaluation at env step 0
 included), the trainer writes RUN_DIR/videos/step_<env_step>.mp4 (10-digit env step): the rollout video of
-`tdmpc-parity eval RUN --video` with the weights of that moment — episode 0 of the backend's rollout.py
-`Evaluator` (MPPI in eval mode, no action noise; env seeded seed + 10_000 in torch, keys from
+`tdmpc-parity eval RUN --video` with the weights of that moment — episode 0 of the backend's `Evaluator`
+(MPPI in eval mode, no action noise; env seeded seed + 10_000 in torch, keys from
 fold_in(PRNGKey(seed), 10_000) in JAX), 1 + L x action_repeat frames of DEFAULT_SIZE at the env's control rate,
-camera 0 — with the Glass cluster overlay (tdmpc_parity/core/video.py `draw_overlay`) when Glass is on. It runs on its
-own agent copy and env, so it never touches the training state or its random streams.
+camera 0 — with the Glass cluster overlay (tdmpc_parity/core/episodes.py `overlay_frames`) when Glass is on. It
+runs on its own agent copy and env, so it never touches the training state or its random streams. Each backend's
+`write_training_video` (torch_ref/rollout.py, jax_impl/episodes.py) builds that `Evaluator` and calls
+`render_training_video`.
 
 Due rule: video index = env_step // video_every; a video is due when the index grew since the last video (index
 -1 before the first), so an evaluation that skips past several multiples writes one video. The trainers keep the
@@ -20,12 +22,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from tdmpc_parity.core.config import Config
+from tdmpc_parity.core.episodes import EpisodeEvaluator, overlay_frames
 
 VIDEO_DIR = "videos"
 DEFAULT_SIZE = (320, 240)  # width, height: eval's default --size
@@ -49,8 +49,7 @@ def video_due(cfg: Config, env_step: int, last_index: int) -> bool:
 
 def require_video_writer(cfg: Config) -> None:
     """With video_every > 0: MuJoCo can render here (tdmpc_parity/core/video.py `select_gl`) and imageio +
-    imageio-ffmpeg
-    are installed; else a ValueError with `eval --video`'s message of what to install."""
+    imageio-ffmpeg are installed; else a ValueError with `eval --video`'s message of what to install."""
     if cfg.video_every <= 0:
         return
     from tdmpc_parity.core.video import VIDEO_INSTALL, RenderError, select_gl
@@ -75,15 +74,11 @@ def drop_videos_after(run_dir: str | Path, env_step: int) -> list[Path]:
     return dropped
 
 
-def write_training_video(cfg: Config, canon: Mapping[str, np.ndarray], seed: int, run_dir: str | Path,
-                         env_step: int) -> Path:
-    """Render episode 0 of the backend's `Evaluator` with the canonical weights `canon` (module docstring) into
-    video_path(run_dir, env_step); with Glass, each frame f shows argmax_k q_k(z_t), t = f // action_repeat."""
-    from tdmpc_parity.app.cli import backend_module
-    from tdmpc_parity.app.evaluate import overlay_frames
+def render_training_video(cfg: Config, evaluator: EpisodeEvaluator, run_dir: str | Path, env_step: int) -> Path:
+    """Render episode 0 of `evaluator` (a backend's rollout `Evaluator` built with render=True, module docstring)
+    into video_path(run_dir, env_step); with Glass, each frame f shows argmax_k q_k(z_t), t = f // action_repeat."""
     from tdmpc_parity.core.video import RenderSpec, write_mp4
 
-    evaluator = backend_module(cfg.backend, "rollout").Evaluator(cfg, canon, seed, render=True)
     record = evaluator.episode(0, RenderSpec(height=DEFAULT_SIZE[1], width=DEFAULT_SIZE[0]))
     frames = record.frames
     if cfg.glass.enabled:
