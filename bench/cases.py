@@ -1,7 +1,8 @@
-"""The timed work of the update and train_iteration benchmarks, built per backend: what one call does, what
-its record says and what is checked after timing. `bench/test_bench_update.py` and `bench/test_bench_train.py`
-time one backend's case; `bench/test_bench_paired.py` times the torch and the JAX case of the same settings in
-alternating rounds.
+"""The timed work of the update and train_iteration benchmarks (and the JAX env_step one), built per backend: what
+one call does, what its record says and what is checked after timing. `bench/test_bench_update.py`,
+`bench/test_bench_train.py` and `bench/test_bench_env.py` time one backend's case; `bench/test_bench_paired.py`
+times the torch and the JAX case of the same settings in alternating rounds; `bench/test_bench_physics.py` times
+the JAX env_step and train_iteration cases in the other physics mode and on more tasks.
 """
 
 from __future__ import annotations
@@ -38,6 +39,27 @@ class Case:
     call: Callable[[], None]
     info: Callable[[float], dict[str, Any]]
     checks: Callable[[int], dict[str, bool]]
+
+
+def jax_env_case(cfg: Config, bench_profile: BenchProfile, n_envs: int, steps: int, profile: str) -> Case:
+    """`steps` agent steps of `n_envs` MJX envs in cfg's physics per call (`bench.protocol.JaxEnvRollout`, the env
+    state donated and threaded into the next call), recorded with the record label `profile`."""
+    import jax
+
+    roll = jax_rollout(cfg, n_envs, steps)
+    state = list(roll.start(cfg.seed))
+    traces = roll.traces
+
+    def call() -> None:
+        env_state, key, out = roll.fn(*state)
+        jax.block_until_ready((env_state, out))
+        state[:] = env_state, key
+
+    info = extra_info_fn(cfg, bench_profile, bench="env_step", device=jax_device_label(),
+                         agent_steps_per_call=steps * n_envs, updates_per_call=0, profile=profile)
+    return Case(call, info, lambda calls: {
+        "no_retrace": roll.traces <= traces + 1 and jit_cache_size(roll.fn) in (1, None),
+        "state_advanced": int(state[0].t[0]) == calls * steps % cfg.episode_length})
 
 
 def update_batch(cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
-"""Shared pieces of the sps benchmarks: sizes per bench profile, cases, device labels, the timing protocol,
-the JAX env rollout shared by the env and train benches, and the torch training-loop body.
+"""Shared pieces of the sps benchmarks: sizes per bench profile, cases (the physics cases among them), device
+labels, the timing protocol, the JAX env rollout shared by the env and train benches, and the torch training-loop
+body.
 
 Nothing here imports torch or JAX at module level: a backend that is not installed only skips its cases.
 
@@ -25,12 +26,17 @@ import numpy as np
 import pytest
 
 from bench.budget import Budget, BudgetSkip
-from tdmpc_parity.analysis.benchmeta import BenchProfile, bench_config, make_extra_info
-from tdmpc_parity.core.config import Config
+from tdmpc_parity.analysis.benchmeta import PHYSICS, BenchProfile, bench_config, has_playground_physics, make_extra_info
+from tdmpc_parity.core.config import Config, load_config
 
 # ----------------------------------------------------------------------------------------------------------
 # Sizes and cases
 # ----------------------------------------------------------------------------------------------------------
+
+
+# The train_iteration settings of the physics cases, in the order they run: (config profile, collector); the
+# profile gives n_envs (official 1, fast `fast_n_envs`).
+TRAIN_SETTINGS: tuple[tuple[str, str], ...] = (("fast", "policy"), ("official", "mppi"), ("fast", "mppi"))
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,23 @@ class BenchSizes:
     fast_n_envs: int  # n_envs of the `fast` train cases (UTD 0.25 as the profile: n_envs / 4 updates per step)
     train_iterations: dict[str, int] = field(default_factory=dict)  # training iterations per call, by profile
     updates_per_call: int = 4  # update bench: consecutive updates per call (one Glass cycle, every_k_updates)
+    # physics cases (bench/test_bench_physics.py, `physics_cases`): JAX env_step (env_n_envs) and train_iteration
+    # (physics_train) in both physics modes on the main task and these
+    physics_tasks: tuple[str, ...] = ()
+    physics_train: tuple[tuple[str, str], ...] = TRAIN_SETTINGS
 
 
 SIZES: dict[str, BenchSizes] = {
     # 2 CPU cores, minutes: a contact-free task (MJX compiles cartpole ~5x faster than hopper on CPU), the
-    # tiny model, 8 envs for the `fast` cases (UTD 0.25 -> 2 updates per vector step instead of 64).
+    # tiny model, 8 envs for the `fast` cases (UTD 0.25 -> 2 updates per vector step instead of 64). Physics
+    # cases on the main task only: dm_control's contact physics in MJX takes minutes per case on 2 cores
+    # (humanoid-run ~70 ms per control step of 8 envs, docs/physics.md).
     "cpu": BenchSizes("cartpole-swingup", (1, 8), (), 50, (1, 8), 8, {"official": 5, "fast": 2}),
-    # The seed's setting: hopper-hop, the 5M model, 256 envs and 64 updates per vector step.
-    "gpu": BenchSizes("hopper-hop", (1, 256), (4096,), 20, (1, 256), 256, {"official": 10, "fast": 2}),
+    # The seed's setting: hopper-hop, the 5M model, 256 envs and 64 updates per vector step. Physics cases on
+    # hopper-hop and on a task without contacts (cartpole: RK4 in dm_control, Euler in Playground), one with
+    # contacts (walker) and one with many (humanoid).
+    "gpu": BenchSizes("hopper-hop", (1, 256), (4096,), 20, (1, 256), 256, {"official": 10, "fast": 2},
+                      physics_tasks=("cartpole-swingup", "walker-walk", "humanoid-run")),
 }
 
 
@@ -62,9 +77,15 @@ SMOKE_TASK = "pendulum-swingup"
 
 
 def bench_sizes(profile_name: str, task: str | None = None, smoke: bool = False) -> BenchSizes:
+    """The sizes of a bench profile, on `task` if given; the smoke mode runs `SMOKE_TASK` unless a task is given,
+    and its physics cases are the main task's, in the env bench and the seed's training setting only."""
     sizes = SIZES[profile_name]
     task = task or (SMOKE_TASK if smoke else None)
-    return replace(sizes, task=task) if task else sizes
+    if task:
+        sizes = replace(sizes, task=task)
+    if smoke:
+        sizes = replace(sizes, physics_tasks=(), physics_train=TRAIN_SETTINGS[:1])
+    return sizes
 
 
 def sizes_from_config(config: pytest.Config) -> BenchSizes:
@@ -89,6 +110,56 @@ def profile_label(n_envs: int, sizes: BenchSizes) -> str:
 def config_profile(label: str) -> str:
     """Config profile to load for a record label (`custom` sweeps start from `official`)."""
     return "fast" if label == "fast" else "official"
+
+
+@dataclass(frozen=True)
+class PhysicsCase:
+    """One JAX case of the physics benchmarks: `bench` ("env_step" | "train_iteration") on `task` in `physics`,
+    at the settings of the single-backend case of record label `profile`, `n_envs` and `collector`."""
+
+    bench: str
+    task: str | None  # None: the sizes' main task (the id names no task: it stays the same under --bench-task)
+    physics: str
+    profile: str
+    n_envs: int
+    collector: str  # "random" for env_step
+
+    @property
+    def case_id(self) -> str:
+        head = "-".join(["jax", *([self.task] if self.task else []), self.physics])
+        if self.bench == "env_step":
+            return f"{head}-E{self.n_envs}"
+        return f"{head}-{self.profile}-E{self.n_envs}-{self.collector}"
+
+
+def main_physics(label: str, task: str) -> str:
+    """The physics the main JAX case of a record label runs on `task` (its config profile's default)."""
+    return load_config(config_profile(label), values={"task": task, "backend": "jax"}).physics
+
+
+def physics_tasks(sizes: BenchSizes) -> tuple[str, ...]:
+    """The tasks of the physics cases: the main task, then `sizes.physics_tasks`, without those MuJoCo Playground
+    lacks (they have one physics only)."""
+    return tuple(t for t in dict.fromkeys((sizes.task, *sizes.physics_tasks)) if has_playground_physics(t))
+
+
+def physics_cases(sizes: BenchSizes, bench: str) -> list[PhysicsCase]:
+    """The JAX `bench` cases in both physics modes on `physics_tasks(sizes)`, but not the main task's case in the
+    physics its main case already runs (bench/test_bench_env.py, bench/test_bench_train.py). env_step: each of
+    `env_n_envs`, most envs first; train_iteration: `physics_train` in order. Within a setting the tasks in order,
+    both physics of a task next to each other, so that a budget that cuts the list keeps whole comparisons."""
+    if bench == "env_step":
+        settings = [(profile_label(n, sizes), n, "random") for n in sorted(sizes.env_n_envs, reverse=True)]
+    else:
+        settings = [(p, 1 if p == "official" else sizes.fast_n_envs, c) for p, c in sizes.physics_train]
+    cases = []
+    for label, n_envs, collector in settings:
+        for task in physics_tasks(sizes):
+            main = task == sizes.task
+            covered = main_physics(label, task) if main else None
+            cases += [PhysicsCase(bench, None if main else task, physics, label, n_envs, collector)
+                      for physics in PHYSICS if physics != covered]
+    return cases
 
 
 @cache
@@ -386,8 +457,10 @@ XLA_ENV = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_
            "XLA_PYTHON_CLIENT_ALLOCATOR", "JAX_COMPILATION_CACHE_DIR")
 
 
-def config_for(bench_profile: BenchProfile, sizes: BenchSizes, backend: str, profile: str, **values: Any) -> Config:
-    return bench_config(bench_profile, backend=backend, profile=profile, task=sizes.task, **values)
+def config_for(bench_profile: BenchProfile, sizes: BenchSizes, backend: str, profile: str, task: str | None = None,
+               **values: Any) -> Config:
+    """The resolved config of a case: the bench profile's model on `task` (default: the sizes' task)."""
+    return bench_config(bench_profile, backend=backend, profile=profile, task=task or sizes.task, **values)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 torch: dm_control behind gymnasium (`torch_ref.env.make_vector_env`, a `SyncVectorEnv`), actions drawn with
 NumPy, `vec.reset()` at the shared episode end (autoreset is off, as in the training loop). JAX: the
-Playground MJX env, `MJXEnv.step_batch` (the step vmapped over n_envs, one reset guarded by any(done), as
-the JAX training loop) inside one jitted `lax.scan` (`bench.protocol.JaxEnvRollout`), the env state
+MJX env, `MJXEnv.step_batch` (the step vmapped over n_envs, one reset guarded by any(done), as
+the JAX training loop) inside one jitted `lax.scan` (`bench.cases.jax_env_case`), the env state
 donated and threaded into the next call. Each call's actions
 come from the call itself (NumPy generator / the threaded PRNG key). Rates: env steps = agent steps x
 action_repeat, summed over envs.
+
+Physics (extra_info.physics): torch steps dm_control's; a JAX case steps its config profile's, `dm_control` for
+1 env (official) and `playground` for the `fast` n_envs (the fast profile's). bench/test_bench_physics.py runs the
+JAX cases in the other physics mode too.
 """
 
 from __future__ import annotations
@@ -14,15 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.cases import jax_env_case
 from bench.protocol import (
     case_param,
     config_for,
     config_profile,
     extra_info_fn,
     import_backend,
-    jax_device_label,
-    jax_rollout,
-    jit_cache_size,
     profile_label,
     profile_of,
     record_sanity,
@@ -71,18 +73,6 @@ def test_bench_env_step(benchmark, bench_profile, sizes, case) -> None:
         vec.close()
         return
 
-    import jax
-
-    roll = jax_rollout(cfg, n_envs, K)
-    state = list(roll.start(cfg.seed))
-
-    def call() -> None:
-        env_state, key, out = roll.fn(*state)
-        jax.block_until_ready((env_state, out))
-        state[:] = env_state, key
-
-    traces = roll.traces
-    calls = time_call(benchmark, bench_profile, call,
-                      extra_info_fn(cfg, bench_profile, device=jax_device_label(), **info))
-    record_sanity(benchmark, no_retrace=roll.traces <= traces + 1 and jit_cache_size(roll.fn) in (1, None),
-                  state_advanced=int(state[0].t[0]) == calls * K % cfg.episode_length)
+    timed = jax_env_case(cfg, bench_profile, n_envs, K, label)
+    calls = time_call(benchmark, bench_profile, timed.call, timed.info)
+    record_sanity(benchmark, **timed.checks(calls))

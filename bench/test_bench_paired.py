@@ -7,6 +7,9 @@ same rounds and the median per-round speedup with its 95 % bootstrap interval. A
 during the case slows both calls of a round alike, where two records timed minutes apart each see another
 machine. The report lists these in their own table (`tdmpc-parity report`, "paired").
 
+Physics: torch steps dm_control's, so the JAX side of a training pair does too (`physics=dm_control`, also in
+the `fast` profile, whose JAX default is MuJoCo Playground's physics): a pair is the same work in both backends.
+
 The smoke mode (CI, nothing timed) runs only the update pair: the training pairs compile the same programs as
 bench/test_bench_train.py's cases, which the smoke already runs.
 """
@@ -49,7 +52,7 @@ def test_bench_paired(benchmark, bench_profile, sizes, pair, tmp_path) -> None:
             cases[backend] = update_case(cfg, bench_profile, sizes.updates_per_call)
         else:
             cfg = config_for(bench_profile, sizes, backend, profile, n_envs=n_envs, collector=collector,
-                             seed_steps=1)
+                             seed_steps=1, physics="dm_control")
             cases[backend] = train_case(cfg, bench_profile, sizes, profile, n_envs, 1, tmp_path / backend,
                                         benchmark.disabled)
     torch_calls, jax_calls = time_pair(benchmark, bench_profile, cases["torch"], cases["jax"])

@@ -17,6 +17,10 @@ sync and metric read-back). JAX: `Programs.run_iterations(ts, iterations, random
 call that ends an episode is the second compiled program, so `iterations` must divide the episode length),
 jitted once each with the TrainState donated and threaded into the next call; each call also fetches the
 chunk's per-iteration outputs to the host, as the trainer does for its NaN check and logging.
+
+Physics (extra_info.physics): torch steps dm_control's; a JAX case steps its config profile's, `dm_control` in the
+official profile and `playground` in the fast one. bench/test_bench_physics.py runs the JAX cases in the other
+physics mode too, which is what table (c) of the report pairs the torch `fast` cases with.
 """
 
 from __future__ import annotations

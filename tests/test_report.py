@@ -1,6 +1,8 @@
 """tdmpc_parity/analysis/report.py on the synthetic fixtures (tests/fixtures/bench, NOT measurements): merging,
-per-machine ratios checked by hand from the fixture medians, no cross-machine ratio, refusals that name the
-file and leave an existing REPORT.md and every input untouched; tdmpc_parity/analysis/benchmeta.py record checks."""
+per-machine ratios checked by hand from the fixture medians, no cross-machine ratio, records keyed on their physics
+(legacy records without it, table c pairing torch with JAX dm_control only, the physics table g), refusals that
+name the file and leave an existing REPORT.md and every input untouched; tdmpc_parity/analysis/benchmeta.py record
+checks."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from tdmpc_parity.analysis import flops, report
-from tdmpc_parity.analysis.benchmeta import bench_config, bench_version, make_extra_info, validate_record
+from tdmpc_parity.analysis.benchmeta import (
+    bench_config,
+    bench_version,
+    make_extra_info,
+    record_physics,
+    validate_extra_info,
+    validate_record,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bench"
 CPU, H100, TI = "cpu-amd-epyc-7b13-2c", "gpu-nvidia-h100-80gb", "gpu-nvidia-geforce-rtx-4070-ti-12gb"
@@ -36,10 +45,30 @@ def rate(b: dict, stat: str = "median") -> float:
     return units / b["stats"][stat]
 
 
+def fixture_physics(info: dict) -> str:
+    """The physics the `results` copy gives a fixture record (the committed fixtures predate the field): what
+    the bench writes now, the config profile's physics (JAX fast: playground; torch and JAX official: dm_control)."""
+    return "playground" if info["backend"] == "jax" and info["profile"] == "fast" else "dm_control"
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
-    """A copy of the fixtures laid out as results/ (the fixtures folder itself is never written)."""
+    """A copy of the fixtures laid out as results/, every record with its `physics` (`fixture_physics`); the
+    fixtures folder itself is never written, and `legacy_results` reads it as it is."""
     out = tmp_path / "results"
+    shutil.copytree(FIXTURES, out)
+    for path in out.glob("*/*.json"):
+        data = json.loads(path.read_text())
+        for b in data["benchmarks"]:
+            b["extra_info"]["physics"] = fixture_physics(b["extra_info"])
+        path.write_text(json.dumps(data))
+    return out
+
+
+@pytest.fixture
+def legacy_results(tmp_path: Path) -> Path:
+    """A copy of the fixtures as committed: records written before extra_info.physics."""
+    out = tmp_path / "legacy"
     shutil.copytree(FIXTURES, out)
     return out
 
@@ -171,6 +200,8 @@ def test_seed_table_is_official_torch_vs_fast_jax_per_machine(results):
     text = report.render_markdown(data)
     assert "not a speedup" in text and "~580" in text  # the seed's quoted table sits next to the measured one
     assert "n_envs: 1 vs 256" in text and "collector: mppi vs policy" in text  # footnote: what differs
+    assert "physics: dm_control vs playground" in text  # footnote, and each row names both sides' physics:
+    assert text.count("| dm_control / playground |") == len(data.seed_pairs) == 3
 
 
 def test_flop_accounting_in_report(results):
@@ -387,6 +418,10 @@ def _wrong_machine(data):
     data["machine_info"]["machine_slug"] = CPU
 
 
+def _unknown_physics(data):
+    data["benchmarks"][0]["extra_info"]["physics"] = "mujoco"
+
+
 BAD = {
     "not json": lambda r: (r / H100 / "broken.json", "{not json"),
     "not pytest-benchmark": lambda r: (r / TI / "other.json", json.dumps({"hello": [1, 2]})),
@@ -397,7 +432,8 @@ BAD = {
 EDITS = {"missing extra_info field": (_drop_field, "'n_envs' is missing"),
          "other bench_version": (_other_version, "deadbeef0000"),
          "missing stats": (_drop_median, "'median'"),
-         "wrong machine folder": (_wrong_machine, "does not match its folder")}
+         "wrong machine folder": (_wrong_machine, "does not match its folder"),
+         "unknown physics": (_unknown_physics, "'physics' = 'mujoco'")}
 
 
 def _assert_refused(results: Path, bad: Path, needle: str, capsys) -> None:
@@ -537,3 +573,152 @@ def test_validate_record_checks_stats():
     bad["stats"]["data"] = [0.1, -1.0]
     with pytest.raises(ValueError, match="f.json.*'data'"):
         validate_record(bad, "f.json")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Physics: part of the settings of the benches that step envs
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _add_file(results: Path, machine: str, stamp: str, benchmarks: list[dict]) -> Path:
+    """A new file of `benchmarks` in `machine`'s folder (machine_info of its newest fixture), dated `stamp`."""
+    template = json.loads(sorted((results / machine).glob("*.json"))[-1].read_text())
+    template.update(benchmarks=benchmarks, datetime=f"{stamp}+00:00")
+    path = results / machine / f"{stamp.replace(':', '')}-5555555555.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def _twin(machine: str, name: str, physics: str, scale: float, keep_data: bool = True) -> dict:
+    """The fixture record `name` of `machine` in `physics`, every time per call `scale` times as long."""
+    b = copy.deepcopy(raw(machine, name))
+    b["extra_info"]["physics"] = physics
+    for k in ("min", "max", "mean", "median", "q1", "q3", "iqr"):
+        b["stats"][k] *= scale
+    if keep_data:
+        b["stats"]["data"] = [x * scale for x in b["stats"]["data"]]
+    else:
+        del b["stats"]["data"]
+    return b
+
+
+def test_a_legacy_record_reads_as_the_physics_it_stepped(legacy_results, results):
+    """Records written before extra_info.physics: torch stepped dm_control, JAX Playground (its default then), so
+    the torch/JAX training pairs of the committed fixtures no longer form; plan and update step no env and keep
+    theirs."""
+    data = report.collect(legacy_results)
+    assert data.records and all(r.legacy_physics for r in data.records)
+    assert {r.backend: r.info["physics"] for r in data.records} == {"torch": "dm_control", "jax": "playground"}
+    assert {(p.machine, p.torch.info["bench"]) for p in data.pairs} == {
+        (CPU, "update"), (H100, "update"), (H100, "plan"), (TI, "update")}
+    text = report.render_markdown(data)
+    n_jax = sum(r.backend == "jax" for r in data.records)
+    assert (f"{len(data.records)} record(s) carry no `extra_info.physics`" in text
+            and f"jax `playground` {n_jax}, torch `dm_control` {len(data.records) - n_jax}." in text)
+    # the same files with the field: read as written, the official training pairs back
+    stamped = report.collect(results)
+    assert not any(r.legacy_physics for r in stamped.records)
+    assert {(p.machine, p.torch.info["bench"]) for p in stamped.pairs} > {(p.machine, p.torch.info["bench"])
+                                                                          for p in data.pairs}
+    assert "carry no `extra_info.physics`" not in report.render_markdown(stamped)
+    # a task MuJoCo Playground lacks always ran in dm_control physics
+    assert record_physics({"backend": "jax", "task": "quadruped-walk"}) == "dm_control"
+    assert record_physics({"backend": "jax", "task": "hopper-hop"}) == "playground"
+    assert record_physics({"backend": "jax", "task": "hopper-hop", "physics": "dm_control"}) == "dm_control"
+
+
+def test_table_c_never_pairs_torch_with_jax_playground(results):
+    data = report.collect(results)
+    assert all(p.jax.info["physics"] == "dm_control" for p in data.pairs if p.torch.info["bench"] in
+               report.STEPS_ENVS)
+    assert (H100, "train_iteration") in {(p.machine, p.torch.info["bench"]) for p in data.pairs}
+    # the H100 JAX official training record in playground physics instead: its torch partner is gone
+    path = results / H100 / "2026-01-12T110000-4444444444.json"
+    d = json.loads(path.read_text())
+    (b,) = [b for b in d["benchmarks"] if b["name"] == "test_bench_jax_train_iteration[official]"]
+    b["extra_info"]["physics"] = "playground"
+    path.write_text(json.dumps(d))
+    data = report.collect(results)
+    assert (H100, "train_iteration") not in {(p.machine, p.torch.info["bench"]) for p in data.pairs}
+    jax_rec = next(r for r in data.records if r.name == "test_bench_jax_train_iteration[official]" and
+                   r.machine == H100)
+    torch_rec = next(r for r in data.records if r.name == "test_bench_torch_train_iteration[official]" and
+                     r.machine == H100)
+    assert report.match_key(jax_rec.info) != report.match_key(torch_rec.info)  # they differ in physics only:
+    assert ({k: v for k, v in report.match_key(jax_rec.info) if k != "physics"}
+            == {k: v for k, v in report.match_key(torch_rec.info) if k != "physics"})
+    # with a dm_control twin beside it, table (c) pairs torch with the twin, never with the playground record
+    _add_file(results, H100, "2026-01-13T09:00:00", [_twin(H100, "test_bench_jax_train_iteration[official]",
+                                                            "dm_control", 2.0)])
+    data = report.collect(results)
+    (pair,) = [p for p in data.pairs if p.machine == H100 and p.torch.info["bench"] == "train_iteration"]
+    assert pair.jax.info["physics"] == "dm_control" and pair.jax.source.name.endswith("5555555555.json")
+    assert pair.ratio == pytest.approx(3.75 / 2.0)  # 3.75x in the fixture, the twin twice as slow
+
+
+def test_physics_table_from_known_numbers(results):
+    """Table (g): each JAX record in playground physics over its dm_control twin of the same machine; the
+    fixtures' fast training records get dm_control twins 4x (H100, per-round data) and 2.5x (CPU, without it)
+    slower per call, the 4070 Ti none."""
+    text = report.render_markdown(report.collect(results))
+    assert "_No machine has JAX records of both physics with otherwise the same settings._" in text  # no twins
+    name = "test_bench_jax_train_iteration[fast]"
+    _add_file(results, H100, "2026-01-13T09:00:00", [_twin(H100, name, "dm_control", 4.0)])
+    _add_file(results, CPU, "2026-01-13T09:00:00", [_twin(CPU, name, "dm_control", 2.5, keep_data=False)])
+    data = report.collect(results)
+    assert [r.name for r in data.superseded] == ["test_bench_jax_update"]  # the fixtures' own: twins supersede none
+    got = {sv.machine: sv for sv in data.savings}
+    assert set(got) == {CPU, H100}  # none on the 4070 Ti: no twin there, and no ratio across machines
+    for machine, factor in ((H100, 4.0), (CPU, 2.5)):
+        sv = got[machine]
+        assert sv.dm_control.info["physics"] == "dm_control" and sv.playground.info["physics"] == "playground"
+        assert sv.dm_control.machine == sv.playground.machine == machine
+        assert sv.ratio == pytest.approx(factor, rel=1e-12)
+        assert sv.low <= sv.ratio <= sv.high
+    assert got[H100].method == "bootstrap" and got[CPU].method == "quartile bounds"
+    pg, dm = raw(CPU, name), _twin(CPU, name, "dm_control", 2.5, keep_data=False)
+    assert got[CPU].low == pytest.approx(rate(pg, "q3") / rate(dm, "q1"))
+    assert got[CPU].high == pytest.approx(rate(pg, "q1") / rate(dm, "q3"))
+    text = report.render_markdown(data)
+    section = text.split("## (g)")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith(f"| {H100} ") or line.startswith(f"| {CPU} ")]
+    assert len(rows) == 2
+    h100 = next(r for r in rows if r.startswith(f"| {H100} "))
+    assert "| **4.00×** [" in h100 and f"| {report.fmt(rate(raw(H100, name)))} [" in h100
+    assert "dm_control" not in h100.split(" | ")[2]  # the settings column: both physics share it
+    cpu = next(r for r in rows if r.startswith(f"| {CPU} "))
+    assert "| **2.50×** [" in cpu and cpu.endswith("]† |")  # † = quartile bounds
+
+
+def test_records_of_two_physics_with_equal_settings_do_not_collide(results):
+    """The JAX env_step record and a newer twin that differs only in physics: two series, neither superseded."""
+    name = "test_bench_jax_env_step[fast]"
+    _add_file(results, H100, "2026-01-13T09:00:00", [_twin(H100, name, "dm_control", 3.0)])
+    data = report.collect(results)
+    recs = [r for r in data.records if r.name == name]
+    assert sorted(r.info["physics"] for r in recs) == ["dm_control", "playground"]
+    assert [r.name for r in data.superseded] == ["test_bench_jax_update"]  # the fixtures' own, only
+    assert report.series_key(recs[0]) != report.series_key(recs[1])
+    labels = {report.settings_label(r.info) for r in recs}
+    assert labels == {"hopper-hop · dm_control · E=256", "hopper-hop · playground · E=256"}
+    rows = _tables(report.render_markdown(data))["env_step"]
+    assert sorted(row["settings"] for row in rows) == sorted(labels)
+    (sv,) = data.savings
+    assert sv.ratio == pytest.approx(3.0)
+    # plan and update calls step no env: their physics is not a setting
+    update = _record()["extra_info"]
+    assert report.match_key({**update, "backend": "jax", "physics": "playground"}) == report.match_key(update)
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"physics": "mujoco"}, "'physics' = 'mujoco' is not one of"),
+    ({"physics": "playground"}, "the torch backend always steps dm_control"),
+    ({"backend": "jax", "physics": "playground", "task": "quadruped-walk", "obs_dim": 78, "action_dim": 12},
+     "no quadruped-walk environment"),
+])
+def test_the_physics_field_is_checked(changes, needle):
+    info = {**_record()["extra_info"], **changes}
+    with pytest.raises(ValueError, match=needle):
+        validate_extra_info(info, "f.json")
+    for ok in ({"backend": "jax", "physics": "playground"}, {"physics": "dm_control"}):
+        validate_extra_info({**_record()["extra_info"], **ok}, "f.json")

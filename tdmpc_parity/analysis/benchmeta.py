@@ -19,6 +19,11 @@ record timed on a busy shared machine can be recognised; `budget_rounds`, the ti
 `xla_python_client_preallocate`, `xla_python_client_mem_fraction`, `xla_python_client_allocator` and
 `jax_compilation_cache_dir` (bench/protocol.py `runtime_settings`: the physics implementation, XLA flags
 and GPU allocator the record ran with).
+Optional and read by the report: `physics`, what the call's envs stepped (`dm_control`: dm_control's models and
+options, the official tasks; `playground`: MuJoCo Playground's re-tuned models, JAX only). It is checked when
+present (`validate_extra_info`) but not versioned, since records written before the field lack it; `record_physics`
+reads such a record as what it stepped then: torch `dm_control`, JAX `playground` (the JAX default before
+`physics` existed), except on a task MuJoCo Playground lacks, which the JAX backend always ran in `dm_control`.
 
 `bench_version()` is a short hash of this schema, the semantics text above and the benchmark profiles; any
 change to them changes the version, and the report refuses to mix versions.
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tdmpc_parity.core.config import MODEL_SIZE, Config, load_config
-from tdmpc_parity.core.tasks import TASKS
+from tdmpc_parity.core.tasks import OWN_MJX_ENVS, TASKS
 
 BACKENDS = ("torch", "jax")
 BENCHES = ("env_step", "plan", "update", "train_iteration")
@@ -41,6 +46,7 @@ PROFILES = ("official", "fast", "custom")
 COLLECTORS = ("mppi", "policy", "random", "none")
 DTYPES = ("float32", "float64")
 MATMUL_PRECISIONS = ("highest", "high", "bf16")
+PHYSICS = ("dm_control", "playground")  # the optional extra_info field `physics` (module docstring)
 # choices added after a bench version was fixed, hashed as they were then: a new allowed value changes the
 # meaning of no existing record (records of the new value differ in the field, which the report matches on)
 _VERSIONED_CHOICES: dict[str, tuple[str, ...]] = {"matmul_precision": ("highest", "high")}
@@ -281,6 +287,38 @@ def validate_extra_info(info: Any, where: str, expected_version: str | None = No
     if bench == "env_step" and info["collector"] not in ("random", "none"):
         raise ValueError(f"{where}: extra_info field 'collector': an `env_step` bench uses random or no "
                          "actions")
+    _validate_physics(info, where)
+
+
+def has_playground_physics(task: str) -> bool:
+    """True when the JAX backend can step `task` in MuJoCo Playground's physics (Playground has the env)."""
+    playground = TASKS[task].playground
+    return playground is not None and playground not in OWN_MJX_ENVS
+
+
+def record_physics(info: Mapping[str, Any]) -> str:
+    """The physics a record's envs stepped: its `physics` field, or for a record written before the field, torch
+    `dm_control` and JAX `playground` (the JAX default then) unless the task has no Playground env."""
+    if "physics" in info:
+        return str(info["physics"])
+    if info.get("backend") == "jax" and has_playground_physics(info["task"]):
+        return "playground"
+    return "dm_control"
+
+
+def _validate_physics(info: Mapping[str, Any], where: str) -> None:
+    """ValueError for an optional `physics` field that names no physics, or one the record cannot have run."""
+    if "physics" not in info:
+        return
+    physics = info["physics"]
+    if physics not in PHYSICS:
+        raise ValueError(f"{where}: extra_info field 'physics' = {physics!r} is not one of {PHYSICS}")
+    if physics == "playground" and info["backend"] == "torch":
+        raise ValueError(f"{where}: extra_info field 'physics' = 'playground' on a torch record; the torch backend "
+                         "always steps dm_control's physics")
+    if physics == "playground" and not has_playground_physics(info["task"]):
+        raise ValueError(f"{where}: extra_info field 'physics' = 'playground' but MuJoCo Playground has no "
+                         f"{info['task']} environment; only 'dm_control' exists for it")
 
 
 _STAT_FIELDS = ("min", "max", "mean", "median", "q1", "q3", "iqr", "rounds")

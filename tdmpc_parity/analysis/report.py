@@ -18,6 +18,14 @@ when a record carries fewer than 3 per-round times, the quartile bounds
 [(u_j/q3_j)/(u_t/q1_t), (u_j/q1_j)/(u_t/q3_t)]. Speedups of one machine are summarised by their geometric
 mean. Figures of different machines are never divided. Of several records with the same machine, backend,
 profile and settings, the newest file wins; the others are listed as superseded.
+
+Physics. A record's `physics` (what its envs stepped: `dm_control` or MuJoCo Playground's `playground`,
+`tdmpc_parity.analysis.benchmeta.record_physics`, which reads a record written before the field as torch
+`dm_control`, JAX `playground`) is one of the settings of the benches that step envs (`env_step`,
+`train_iteration`): records of two physics never pair, so the torch backend, which always steps dm_control,
+pairs only with JAX `dm_control` records. The physics table (g) divides, within one machine, the rate of a JAX
+`playground` record by that of the JAX `dm_control` record of otherwise the same settings, with the same
+interval as the speedups.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import json
 import math
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from tdmpc_parity.analysis import flops
-from tdmpc_parity.analysis.benchmeta import BENCHES, bench_version, validate_record
+from tdmpc_parity.analysis.benchmeta import BENCHES, bench_version, record_physics, validate_record
 from tdmpc_parity.core.fsutil import atomic_file
 
 MACHINE_FIELDS = ("machine_slug", "cpu_model", "cpu_logical_cores", "gpus", "versions")
@@ -43,16 +52,18 @@ _ARCH = ("model_size", "obs_dim", "action_dim", "enc_dim", "num_enc_layers", "la
          "num_bins", "num_q")
 _NUMERICS = ("glass", "dtype", "matmul_precision")
 _PLAN = ("horizon", "num_samples", "num_pi_trajs", "iterations")
+# `physics` only where a call steps envs: a plan or update call steps none, whatever its config says.
 MATCH_FIELDS: dict[str, tuple[str, ...]] = {
-    "env_step": ("bench", "task", "n_envs", "action_repeat", "dtype"),
+    "env_step": ("bench", "task", "physics", "n_envs", "action_repeat", "dtype"),
     "plan": ("bench", "task", "n_envs", "action_repeat", "collector", *_NUMERICS, *_ARCH, *_PLAN),
     "update": ("bench", "task", *_NUMERICS, *_ARCH, "horizon", "batch_size"),
-    "train_iteration": ("bench", "task", "n_envs", "action_repeat", "collector", "updates_per_agent_step",
+    "train_iteration": ("bench", "task", "physics", "n_envs", "action_repeat", "collector", "updates_per_agent_step",
                         *_NUMERICS, *_ARCH, *_PLAN, "batch_size"),
 }
+STEPS_ENVS = ("env_step", "train_iteration")  # the benches whose records carry a physics
 # Fields compared in footnotes (what differs between compared columns).
 COMPARE_FIELDS = (
-    "profile", "n_envs", "collector", "updates_per_agent_step", "model_size", "params", "num_q", "glass",
+    "profile", "physics", "n_envs", "collector", "updates_per_agent_step", "model_size", "params", "num_q", "glass",
     "dtype", "matmul_precision", "batch_size", "horizon", "num_samples", "num_pi_trajs", "iterations",
     "action_repeat", "env_steps_per_call", "agent_steps_per_call", "updates_per_call", "device",
 )
@@ -85,6 +96,7 @@ class Record:
     stats: dict[str, Any]
     datetime: str
     order: int  # position in reading order (ties of datetime: the later one wins)
+    legacy_physics: bool = False  # written before extra_info.physics: info["physics"] is `record_physics`'s reading
 
     @property
     def backend(self) -> str:
@@ -139,6 +151,19 @@ class Pair:
     method: str  # "bootstrap" | "quartile bounds"
 
 
+@dataclass(frozen=True)
+class PhysicsSaving:
+    """Two JAX records of one machine and otherwise equal settings; ratio = playground rate / dm_control rate."""
+
+    machine: str
+    dm_control: Record
+    playground: Record
+    ratio: float
+    low: float
+    high: float
+    method: str  # "bootstrap" | "quartile bounds"
+
+
 @dataclass
 class ReportData:
     version: str
@@ -148,6 +173,7 @@ class ReportData:
     pairs: list[Pair] = field(default_factory=list)  # matched settings
     seed_pairs: list[Pair] = field(default_factory=list)  # official torch vs fast jax
     paired: list[Record] = field(default_factory=list)  # alternating-round torch/JAX cases (extra_info.paired)
+    savings: list[PhysicsSaving] = field(default_factory=list)  # JAX playground vs JAX dm_control
 
 
 def _load_json(path: Path) -> Any:
@@ -182,8 +208,11 @@ def load_file(path: Path, machine: str, version: str, order0: int = 0) -> tuple[
     for i, rec in enumerate(data["benchmarks"]):
         validate_record(rec, str(path), expected_version=version)
         _check_paired(rec["extra_info"].get("paired"), f"{path}: {rec.get('name')}")
-        records.append(Record(path, machine, rec["name"], dict(rec["extra_info"]), dict(rec["stats"]),
-                              data["datetime"], order0 + i))
+        info = dict(rec["extra_info"])
+        legacy = "physics" not in info
+        info["physics"] = record_physics(info)
+        records.append(Record(path, machine, rec["name"], info, dict(rec["stats"]), data["datetime"], order0 + i,
+                              legacy))
     return mi, records
 
 
@@ -236,7 +265,8 @@ def match_key(info: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """The settings that must be equal for two records (of one machine) to be compared. A JAX record sharded
     over several devices (optional extra_info.devices, bench/test_bench_train.py) has no torch partner."""
     devices = info.get("devices", 1)
-    return tuple((k, info[k]) for k in MATCH_FIELDS[info["bench"]]) + ((("devices", devices),) if devices != 1 else ())
+    key = tuple((k, record_physics(info) if k == "physics" else info[k]) for k in MATCH_FIELDS[info["bench"]])
+    return key + ((("devices", devices),) if devices != 1 else ())
 
 
 def pairs_by_settings(data: ReportData) -> list[tuple[tuple[Any, ...], dict[str, Pair]]]:
@@ -270,26 +300,32 @@ def dedupe(records: list[Record]) -> tuple[list[Record], list[Record]]:
     return kept, superseded
 
 
+def rate_ratio(base: Record, other: Record, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float, float, str]:
+    """(ratio of median rates other/base, low, high, method): bootstrap IQR or quartile bounds (module
+    docstring); ValueError for records of two machines."""
+    if base.machine != other.machine:
+        raise ValueError(f"refusing to compare {base.source} with {other.source}: different machines")
+    ub, uo = base.units_per_call, other.units_per_call
+    ratio = other.rate / base.rate
+    db, do = base.stats.get("data"), other.stats.get("data")
+    if db and do and len(db) >= 3 and len(do) >= 3:
+        rng = np.random.default_rng(seed)
+        ab, ao = np.asarray(db, dtype=float), np.asarray(do, dtype=float)
+        mb = np.median(ab[rng.integers(0, len(ab), size=(n_boot, len(ab)))], axis=1)
+        mo = np.median(ao[rng.integers(0, len(ao), size=(n_boot, len(ao)))], axis=1)
+        boot = (uo / mo) / (ub / mb)
+        low, high = np.percentile(boot, [25, 75])
+        return ratio, float(low), float(high), "bootstrap"
+    sb, so = base.stats, other.stats
+    low = (uo / so["q3"]) / (ub / sb["q1"])
+    high = (uo / so["q1"]) / (ub / sb["q3"])
+    return ratio, low, high, "quartile bounds"
+
+
 def speedup(torch_rec: Record, jax_rec: Record, n_boot: int = N_BOOT, seed: int = 0
             ) -> tuple[float, float, float, str]:
     """(ratio of median rates jax/torch, low, high, method): bootstrap IQR or quartile bounds."""
-    if torch_rec.machine != jax_rec.machine:
-        raise ValueError(f"refusing to compare {torch_rec.source} with {jax_rec.source}: different machines")
-    ut, uj = torch_rec.units_per_call, jax_rec.units_per_call
-    ratio = jax_rec.rate / torch_rec.rate
-    dt, dj = torch_rec.stats.get("data"), jax_rec.stats.get("data")
-    if dt and dj and len(dt) >= 3 and len(dj) >= 3:
-        rng = np.random.default_rng(seed)
-        at, aj = np.asarray(dt, dtype=float), np.asarray(dj, dtype=float)
-        mt = np.median(at[rng.integers(0, len(at), size=(n_boot, len(at)))], axis=1)
-        mj = np.median(aj[rng.integers(0, len(aj), size=(n_boot, len(aj)))], axis=1)
-        boot = (uj / mj) / (ut / mt)
-        low, high = np.percentile(boot, [25, 75])
-        return ratio, float(low), float(high), "bootstrap"
-    st, sj = torch_rec.stats, jax_rec.stats
-    low = (uj / sj["q3"]) / (ut / st["q1"])
-    high = (uj / sj["q1"]) / (ut / st["q3"])
-    return ratio, low, high, "quartile bounds"
+    return rate_ratio(torch_rec, jax_rec, n_boot, seed)
 
 
 def _pair(t: Record, j: Record) -> Pair:
@@ -298,7 +334,8 @@ def _pair(t: Record, j: Record) -> Pair:
 
 
 def matched_pairs(records: list[Record]) -> list[Pair]:
-    """torch/jax pairs with equal match_key on the same machine (newest record of each backend)."""
+    """torch/jax pairs with equal match_key on the same machine (newest record of each backend); the key holds
+    the physics, so a torch record (dm_control) pairs only with a JAX `dm_control` one."""
     groups: dict[tuple[Any, ...], dict[str, list[Record]]] = {}
     for r in records:
         groups.setdefault((r.machine, match_key(r.info)), {}).setdefault(r.backend, []).append(r)
@@ -331,6 +368,22 @@ def seed_pairs(records: list[Record]) -> list[Pair]:
     return pairs
 
 
+def physics_savings(records: list[Record]) -> list[PhysicsSaving]:
+    """Per machine, each JAX `dm_control` record of a bench that steps envs with the JAX `playground` record of
+    otherwise the same settings (`match_key` without the physics; newest of each)."""
+    groups: dict[tuple[Any, ...], dict[str, list[Record]]] = {}
+    for r in records:
+        if r.backend == "jax" and r.info["bench"] in STEPS_ENVS:
+            key = tuple(kv for kv in match_key(r.info) if kv[0] != "physics")
+            groups.setdefault((r.machine, key), {}).setdefault(r.info["physics"], []).append(r)
+    out = []
+    for by_physics in groups.values():
+        if "dm_control" in by_physics and "playground" in by_physics:
+            dm, pg = _newest(by_physics["dm_control"]), _newest(by_physics["playground"])
+            out.append(PhysicsSaving(dm.machine, dm, pg, *rate_ratio(dm, pg)))
+    return sorted(out, key=lambda s: (s.machine, s.dm_control.info["bench"], settings_label(s.dm_control.info)))
+
+
 def geomean(values: Iterable[float]) -> float:
     vals = list(values)
     return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
@@ -343,7 +396,8 @@ def collect(results_dir: Path) -> ReportData:
     kept, superseded = dedupe(records)
     paired = [r for r in kept if "paired" in r.info]
     single = [r for r in kept if "paired" not in r.info]
-    return ReportData(version, machines, single, superseded, matched_pairs(single), seed_pairs(single), paired)
+    return ReportData(version, machines, single, superseded, matched_pairs(single), seed_pairs(single), paired,
+                      physics_savings(single))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -377,10 +431,13 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def settings_label(info: dict[str, Any]) -> str:
-    """Short human label of a record's settings (per bench kind)."""
+def settings_label(info: dict[str, Any], physics: bool = True) -> str:
+    """Short human label of a record's settings (per bench kind; the physics of a bench that steps envs unless
+    `physics` is False)."""
     b = info["bench"]
     parts = [info["task"]]
+    if physics and b in STEPS_ENVS:
+        parts.append(record_physics(info))
     if b != "update":
         parts.append(f"E={info['n_envs']}")
     if b in ("plan", "train_iteration"):
@@ -413,7 +470,16 @@ def _diff(a: dict[str, Any], b: dict[str, Any], names: Iterable[str]) -> list[st
 def _absolute_section(data: ReportData, slugs: list[str]) -> list[str]:
     out = ["## (a) Absolute rates per backend and machine",
            "Median rate [rate at q3 time – rate at q1 time] per record; env steps are physics control steps "
-           "summed over envs. Each column is one machine; rows with no record on a machine show `—`.", ""]
+           "summed over envs. Each column is one machine; rows with no record on a machine show `—`. The settings "
+           "of `env_step` and `train_iteration` name the physics the envs stepped (`dm_control` or MuJoCo "
+           "Playground's `playground`).", ""]
+    legacy = [r for r in data.records + data.paired if r.legacy_physics]
+    if legacy:
+        counts = Counter(f"{r.backend} `{r.info['physics']}`" for r in legacy)
+        out += [f"{len(legacy)} record(s) carry no `extra_info.physics` (written before the field) and are read as "
+                "what they stepped then: torch `dm_control`, JAX `playground` (the JAX default of that time; "
+                "`dm_control` on a task MuJoCo Playground lacks). Here: "
+                + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) + ".", ""]
     for bench in BENCHES:
         recs = [r for r in data.records if r.info["bench"] == bench]
         if not recs:
@@ -433,16 +499,18 @@ def _absolute_section(data: ReportData, slugs: list[str]) -> list[str]:
 
 
 def _sorted_seed_pairs(data: ReportData) -> list[Pair]:
-    return sorted(data.seed_pairs, key=lambda p: (p.machine, p.torch.info["bench"], p.jax.source.name))
+    return sorted(data.seed_pairs, key=lambda p: (p.machine, p.torch.info["bench"], p.jax.source.name,
+                                                  settings_label(p.jax.info)))
 
 
 def _seed_section(data: ReportData) -> list[str]:
     out = ["## (b) The seed's table reproduced: official torch vs JAX fast profile (apples to oranges)",
            "The seed's headline compares the official PyTorch configuration (1 env, MPPI collection, "
            "1 update per agent step) with its JAX code at different settings (256 envs, policy-plus-noise "
-           "collection, 0.25 updates per agent step). The ratio below is therefore NOT a speedup of one "
-           "algorithm: it mixes implementation speed with a cheaper algorithm. Each row is within one "
-           "machine.", "",
+           "collection, 0.25 updates per agent step, MuJoCo Playground's re-tuned physics). The ratio below is "
+           "therefore NOT a speedup of one algorithm: it mixes implementation speed with a cheaper algorithm "
+           "(and, in `playground` physics, cheaper physics). Each row is within one machine and names the physics "
+           "of each side (torch always steps `dm_control`).", "",
            "Published by the seed (quoted, not measured here; its sps unit is unstated):", "",
            table(["implementation", "sps", "speedup"], [list(r) for r in SEED_TABLE]), "",
            "Measured here:", ""]
@@ -451,15 +519,18 @@ def _seed_section(data: ReportData) -> list[str]:
         return out
     rows = []
     for i, p in enumerate(_sorted_seed_pairs(data), 1):
-        rows.append([p.machine, p.torch.info["bench"], p.torch.info["task"], p.torch.unit, _cell(p.torch),
+        rows.append([p.machine, p.torch.info["bench"], p.torch.info["task"],
+                     f"{p.torch.info['physics']} / {p.jax.info['physics']}", p.torch.unit, _cell(p.torch),
                      _cell(p.jax), f"{fmt(p.ratio)}× [{fmt(p.low)}–{fmt(p.high)}] (note s{i})"])
-    out += [table(["machine", "bench", "task", "unit", "torch official", "jax fast",
+    out += [table(["machine", "bench", "task", "physics torch / jax", "unit", "torch official", "jax fast",
                    "ratio jax/torch (not a speedup)"], rows), ""]
     return out
 
 
 def _matched_section(data: ReportData, slugs: list[str]) -> list[str]:
-    out = ["## (c) Matched settings: same algorithm, same settings, same machine",
+    out = ["## (c) Matched settings: same algorithm, same settings, same physics, same machine",
+           "torch steps dm_control's physics, so its records pair only with JAX records in `dm_control` physics "
+           "(the `fast` profile's JAX default, MuJoCo Playground's `playground`, is in table g). "
            "Speedup = JAX rate / torch rate on one machine: ratio of the medians [interquartile range; "
            "bootstrap of the per-round times, † = quartile bounds]. Never divided across machines. These pairs are "
            "unpaired in time: the two records were timed one after the other, minutes apart, so a load change "
@@ -504,6 +575,25 @@ def _paired_section(data: ReportData) -> list[str]:
                         rows), ""]
 
 
+def _physics_section(data: ReportData) -> list[str]:
+    """(g): one row per machine and settings with JAX records of both physics: both rates and their ratio."""
+    out = ["## (g) Physics: what MuJoCo Playground's re-tuned models save (JAX `dm_control` vs JAX `playground`)",
+           "The same JAX case in dm_control's models and options (the official tasks) and in MuJoCo Playground's "
+           "re-tuned models (docs/physics.md), same machine, otherwise the same settings. Ratio = playground rate / "
+           "dm_control rate: ratio of the medians [interquartile range; bootstrap of the per-round times, "
+           "† = quartile bounds]. A row exists only where both records do.", ""]
+    if not data.savings:
+        return out + ["_No machine has JAX records of both physics with otherwise the same settings._", ""]
+    rows = []
+    for sv in data.savings:
+        mark = "" if sv.method == "bootstrap" else "†"
+        rows.append([sv.machine, sv.dm_control.info["bench"], settings_label(sv.dm_control.info, physics=False),
+                     sv.dm_control.unit, _cell(sv.dm_control), _cell(sv.playground),
+                     f"**{fmt(sv.ratio)}×** [{fmt(sv.low)}–{fmt(sv.high)}]{mark}"])
+    return out + [table(["machine", "bench", "settings", "unit", "JAX dm_control", "JAX playground",
+                         "playground / dm_control"], rows), ""]
+
+
 def _flop_section(data: ReportData, slugs: list[str]) -> list[str]:
     out = ["## (d) FLOP accounting",
            "Model matmul FLOPs from the config (tdmpc_parity/analysis/flops.py: 2·in·out per Linear per sample; "
@@ -527,10 +617,10 @@ def _flop_section(data: ReportData, slugs: list[str]) -> list[str]:
             pe = flops.flops_per_env_step(fc)
             per_step = ([gflop(pe["collect"]), gflop(pe["update"]), gflop(pe["total"])]
                         if r.info["bench"] == "train_iteration" else ["—", "—", "—"])
-            rows.append([r.info["bench"], settings_label(r.info), gflop(flops.plan_flops(fc)),
+            rows.append([r.info["bench"], settings_label(r.info, physics=False), gflop(flops.plan_flops(fc)),
                          gflop(flops.policy_act_flops(fc)), gflop(flops.update_flops(fc)), *per_step])
         out += ["Recorded configurations (recomputed from each record's extra_info; per env step at the "
-                "record's collector and UTD, for `train_iteration` records):", "",
+                "record's collector and UTD, for `train_iteration` records; the physics changes no model FLOP):", "",
                 table(["bench", "settings", "GFLOP per MPPI act", "GFLOP per policy act", "GFLOP per update",
                        "GFLOP/env step: collect", "update", "total"], rows), ""]
     rows_g: dict[tuple[Any, ...], dict[str, Record]] = {}
@@ -620,6 +710,7 @@ def render_markdown(data: ReportData, charts: dict[str, str] | None = None) -> s
     out += _seed_section(data)
     out += _matched_section(data, slugs)
     out += _paired_section(data)
+    out += _physics_section(data)
     out += _flop_section(data, slugs)
     out += _footnotes(data, slugs)
     out += _machines_section(data, slugs)
