@@ -12,6 +12,10 @@ Options:
   Asking for a JSON file (`--bench-results` or `--benchmark-json`) turns timing on (`--benchmark-enable`):
   the project's addopts carry `--benchmark-disable`, under which pytest-benchmark would silently write none.
 
+* `--bench-backends jax` (default `torch,jax`): the cases of a backend not listed (and the paired cases, which
+  need both) are skipped with that reason. The JAX-only CPU rehearsal of the GPU run uses it (its Python has no
+  torch); without it a backend that is not installed skips its cases with the import error.
+
 * `--bench-budget SECONDS` (`--bench-case-seconds S`): a time budget for the whole session, compiles
   included (bench/budget.py): cases run in priority order, rounds are cut to fit, cases that do not fit are
   skipped with the reason; the JSON is rewritten after every case and lists every skipped or failed case
@@ -23,6 +27,18 @@ machine_info and in every JAX record.
 
 Modes: `pytest bench/` alone is the CI smoke mode (addopts `--benchmark-disable`: every case's body runs
 once, untimed, on `SMOKE_TASK`); `--benchmark-enable` or a JSON option times every case.
+
+Set-up seconds: every timed record's extra_info has `setup_seconds` beside `compile_seconds`: the seconds from the
+start of the case's pytest set-up (fixtures) to the start of its first, untimed call (building envs, agents,
+jitted functions' Python objects, seeding the buffer). It is read off the moment `bench.protocol.time_call`
+stores `compile_seconds` (that moment less the compile seconds is when the first call began); for a paired case
+it ends where the first backend's first call began (its compile seconds, `paired.first_compile_seconds`, are
+taken off when the case ends; a paired case the budget skipped keeps them in).
+
+Deprecations: with `TDMPC_DEPRECATIONS_AS_ERRORS=jax,flax,...` in the environment (the GPU run's rehearsal), every
+DeprecationWarning that code of those packages issues is an error in the benchmark cases
+(`bench.device.dryrun.retag_deprecations`; the filter is appended to the ini's `filterwarnings`, after the
+project's `ignore::DeprecationWarning`, so it wins).
 
 Hooks: `pytest_benchmark_update_machine_info` merges `tdmpc_parity.core.machine.machine_info()` (GPU, CPU, versions,
 JAX backend, machine_slug) plus the host load average at session start and end, the bench profile and the
@@ -37,6 +53,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +61,7 @@ from pathlib import Path
 import pytest
 
 from bench.budget import Budget, BudgetSkip, case_priority
+from bench.device.dryrun import UPSTREAM_ERROR_FILTER, packages_from_env, retag_deprecations
 from bench.json_target import BenchmarkJsonTarget, json_path
 from bench.protocol import (
     MEASURED_SKIPS,
@@ -70,6 +88,8 @@ _BUDGET = pytest.StashKey[Budget]()
 _OUTCOMES = pytest.StashKey[dict]()  # "skipped_cases" / "failed_cases": [{"case", "reason"}]
 _PLAN = pytest.StashKey[dict]()  # case name -> expected seconds (--bench-plan)
 _MACHINE = pytest.StashKey[dict]()  # the machine block, collected once per session (nvidia-smi, versions: seconds)
+_CASE_START = pytest.StashKey[float]()  # time.perf_counter() at the start of a case's set-up phase
+BACKENDS = ("torch", "jax")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +102,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="train_iteration: also time the JAX fast cases with one agent's envs sharded over N devices "
                          "(jax_impl/sharding.py; on a CPU: XLA_FLAGS=--xla_force_host_platform_device_count=N) "
                          "(default: 1, none)")
+    group.addoption("--bench-backends", metavar="LIST", default="torch,jax",
+                    help="comma-separated backends whose cases run; the others' cases (and the paired ones, which "
+                         "need both) are skipped with that reason (default: %(default)s)")
     group.addoption("--bench-task", metavar="NAME", default=None,
                     help="task of every case (default: cartpole-swingup for cpu, hopper-hop for gpu)")
     group.addoption("--bench-results", metavar="DIR", default=None,
@@ -143,6 +166,11 @@ def pytest_configure(config: pytest.Config) -> None:
             except ValueError as exc:
                 raise pytest.UsageError(f"--bench-plan: {exc}") from None
     config.pluginmanager.register(_CaseOutcomes(config), "tdmpc-bench-outcomes")
+    bench_backends(config)  # a bad --bench-backends fails here, with the backends that exist
+    packages = packages_from_env()
+    if packages:  # the rehearsal's deprecation check: after the ini's ignore::DeprecationWarning, so it wins
+        retag_deprecations(packages)
+        config.addinivalue_line("filterwarnings", UPSTREAM_ERROR_FILTER)
     task = config.getoption("bench_task", default=None)
     if task is not None and task not in TASKS:
         raise pytest.UsageError(f"--bench-task {task!r} is not a task; tasks: {', '.join(sorted(TASKS))}")
@@ -185,8 +213,36 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     set_active_budget(None)
 
 
+def bench_backends(config: pytest.Config) -> tuple[str, ...]:
+    """The backends of `--bench-backends` (UsageError naming a value that is not one)."""
+    value = config.getoption("bench_backends", default=",".join(BACKENDS))
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    bad = [n for n in names if n not in BACKENDS]
+    if bad or not names:
+        raise pytest.UsageError(f"--bench-backends {value!r}: give one or more of {', '.join(BACKENDS)}, "
+                                "comma-separated")
+    return names
+
+
+def case_backends(item: pytest.Item) -> frozenset[str]:
+    """The backends a benchmark case runs: the paired cases both, the others the first part of their id
+    (`torch-E1`, `jax-official-E1-mppi`, ...); none for an item that is no backend's case."""
+    if getattr(item, "originalname", item.name) == "test_bench_paired":
+        return frozenset(BACKENDS)
+    spec = getattr(item, "callspec", None)
+    head = spec.id.split("-")[0] if spec else ""
+    return frozenset({head}) if head in BACKENDS else frozenset()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under --bench-budget: run the cases in priority order (bench/budget.py), stable within a rank."""
+    """Skip the cases of backends `--bench-backends` leaves out; under --bench-budget run the cases in priority
+    order (bench/budget.py), stable within a rank."""
+    chosen = bench_backends(config)
+    for item in items:
+        left_out = sorted(case_backends(item) - set(chosen))
+        if left_out:
+            item.add_marker(pytest.mark.skip(reason=f"backend {', '.join(left_out)} left out "
+                                                    f"(--bench-backends {','.join(chosen)})"))
     if _BUDGET not in config.stash:
         return
 
@@ -195,6 +251,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return case_priority(getattr(item, "originalname", item.name), spec.id if spec else "")
 
     items.sort(key=rank)
+
+
+def _failure_reason(report: pytest.TestReport) -> str:
+    """The exception of a failed case, `Type: message` (at most 500 characters); the report's last line when it
+    has no crash entry."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = (crash.message if crash is not None else report.longreprtext).strip()
+    return (text.splitlines()[-1] if crash is None and text else " ".join(text.split()))[:500] or "failed"
 
 
 class _CaseOutcomes:
@@ -230,9 +294,8 @@ class _CaseOutcomes:
                 entry["measured"] = measured
             outcomes["skipped_cases"].append(entry)
         elif report.failed:
-            text = report.longreprtext.strip()
             outcomes["failed_cases"].append({"case": report.nodeid, "when": report.when,
-                                             "reason": text.splitlines()[-1][:500] if text else "failed"})
+                                             "reason": _failure_reason(report)})
         if report.when == "teardown" and _BUDGET in self.config.stash:
             _write_json_now(self.config)
 
@@ -260,6 +323,42 @@ def _write_json_now(config: pytest.Config) -> None:
     config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks, output_json=out)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(out, indent=4, default=str))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_CASE_START] = time.perf_counter()
+
+
+class _SetupClock(dict):
+    """A benchmark's extra_info that adds `setup_seconds` when `compile_seconds` first arrives (`time_call`
+    stores it right after the first call, so that moment less the compile seconds is when the call began)."""
+
+    def __init__(self, start: float):
+        super().__init__()
+        self._start = start
+
+    def update(self, *args, **kwargs) -> None:
+        super().update(*args, **kwargs)
+        if "compile_seconds" in self and "setup_seconds" not in self:
+            began = time.perf_counter() - float(self["compile_seconds"])
+            self["setup_seconds"] = round(max(0.0, began - self._start), 4)
+
+
+@pytest.fixture(autouse=True)
+def _setup_seconds(request: pytest.FixtureRequest):
+    """Timed benchmarks: `setup_seconds` in extra_info (the module docstring says what it covers)."""
+    bm = request.getfixturevalue("benchmark") if "benchmark" in request.fixturenames else None
+    if bm is None or bm.disabled or _CASE_START not in request.node.stash:
+        yield
+        return
+    clock = _SetupClock(request.node.stash[_CASE_START])
+    dict.update(clock, bm.extra_info)
+    bm.extra_info = clock
+    yield
+    first = (clock.get("paired") or {}).get("first_compile_seconds")
+    if first is not None and "setup_seconds" in clock:  # ended where the second backend's first call began
+        clock["setup_seconds"] = round(max(0.0, clock["setup_seconds"] - float(first)), 4)
 
 
 @pytest.fixture(autouse=True)

@@ -125,7 +125,7 @@ def pi_act(model: WorldModel, params: Params, obs: jax.Array, eps: jax.Array, ev
 
 def clip_grad_norm(grads: Any, max_norm: float) -> tuple[Any, jax.Array]:
     """torch.nn.utils.clip_grad_norm_: g * min(max_norm / (||g|| + 1e-6), 1); returns (clipped, ||g||)."""
-    norm = optax.global_norm(grads)
+    norm = optax.tree.norm(grads)
     coef = jnp.minimum(max_norm / (norm + 1e-6), 1.0)
     return jax.tree.map(lambda g: g * coef.astype(g.dtype), grads), norm
 

@@ -75,6 +75,8 @@ def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_pa
     problems = gpu_problems(probe)
     assert len(problems) == 2 and "not 'gpu'" in problems[0] and "no CUDA" in problems[1]
     assert gpu_problems({"jax_backend": "gpu", "torch_cuda": True}) == []
+    # a JAX-only run (the CPU rehearsal's --no-torch) asks nothing of torch
+    assert gpu_problems({"jax_backend": "gpu", "torch_error": "ModuleNotFoundError: torch"}, no_torch=True) == []
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT")}
     env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
     res = subprocess.run([sys.executable, "-m", "bench.device.run", "--out", str(tmp_path), "--profile", "gpu"],
@@ -84,6 +86,9 @@ def test_a_gpu_run_on_a_machine_without_one_stops_at_once_with_the_reason(tmp_pa
     summary = json.loads((tmp_path / "device_run.json").read_text())
     assert summary["backends"]["jax_backend"] == "cpu" and "smoke" not in summary and summary["seconds"] < 60
     assert not (tmp_path / "smoke.json").exists()
+    # no GPU: JAX reports no CUDA libraries and (no nvidia-* distribution here) the facts' cuda is null
+    assert "jax_cuda" not in summary["backends"] and summary["facts"]["cuda"] is None
+    assert summary["backends"]["torch_cuda"] is False and summary["backends"]["torch_cudnn_version"] is None
 
 
 def test_the_train_plan_predicts_from_the_probe_and_skips_what_it_cannot_predict(tmp_path: Path) -> None:
@@ -353,6 +358,10 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     assert data["benchmarks"], "the probe's budget runs cases (and skips with a reason what does not fit)"
     assert all(s["reason"].startswith("budget:") for s in data["skipped_cases"])
     assert data["machine_info"]["xla_env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert summary["facts"]["cuda"] is None  # a CPU: no CUDA libraries
+    # set-up (envs, agents) and compile are separate: each record has both, neither negative
+    assert all(b["extra_info"]["setup_seconds"] >= 0 and b["extra_info"]["compile_seconds"] > 0
+               for b in data["benchmarks"])
     jax_records = [b for b in data["benchmarks"] if b["extra_info"]["backend"] == "jax"]
     assert jax_records and all(b["extra_info"]["mjx_impl"] == "jax" for b in jax_records)
     assert all(b["stats"]["rounds"] == b["extra_info"]["budget_rounds"] for b in data["benchmarks"])
@@ -366,7 +375,9 @@ def test_device_dry_run_offline_in_a_device_like_python(tmp_path: Path) -> None:
     plan = json.loads((out_train / "plan.json").read_text())
     assert set(plan["cases"]) == {f"test_bench_train_iteration[{b}-{c}]" for b in ("torch", "jax")
                                   for c in ("official-E1-mppi", "fast-E8-policy", "fast-E8-mppi")} | {
-        "test_bench_paired[train_iteration-fast-E8-policy]", "test_bench_paired[train_iteration-official-E1-mppi]"}
+        "test_bench_paired[train_iteration-fast-E8-policy]", "test_bench_paired[train_iteration-official-E1-mppi]"} | {
+        f"test_bench_physics_train_iteration[jax-{c}]"  # the JAX cases in the physics their main case does not run
+        for c in ("dm_control-fast-E8-policy", "playground-official-E1-mppi", "dm_control-fast-E8-mppi")}
     (train,) = _bench_json(out_train)
     ran = {b["name"] for b in train["benchmarks"]}
     skipped = {s["case"].split("::")[-1]: s["reason"] for s in train["skipped_cases"]}

@@ -1,7 +1,7 @@
 """The one-shot device run, after bench/device/run.sh installed the bundle: facts, smoke, budgeted benchmark.
 
     python -m bench.device.run --out OUT [--profile gpu] [--stage all|probe|train] [--probe probe.json]
-                               [--budget 420] [--case-seconds 20] [--total 560] [-- PYTEST_ARGS]
+                               [--budget 420] [--case-seconds 20] [--total 560] [--no-torch] [-- PYTEST_ARGS]
 
 Two stages for a GPU lease, two device commands: `--stage probe` (facts, the GPU check, the smoke and the cheap
 cases env_step, update and plan of both backends, each with its compile seconds; OUT/probe.json), then
@@ -10,11 +10,13 @@ each started only if the compile and timed rounds that the probe's numbers predi
 bench/device/plan.py; OUT/plan.json). `--stage all` runs everything in one command, as a CPU dry run does.
 
 1. Facts, collected once: `tdmpc_parity.core.machine.machine_info(probe_frameworks=False)`, package versions,
-   `nvidia-smi` (with a timeout), the XLA/JAX/CUDA environment, printed and written to OUT/device_run.json.
-   This parent process never imports JAX or torch (it would hold a GPU client for the whole run).
-   With `--profile gpu`, a child process then checks that JAX's default backend is the GPU and that torch
-   sees CUDA; if not, the run stops there (exit 2, within a minute) with a sentence saying which, instead of
-   measuring a CPU fallback as a GPU.
+   `nvidia-smi` (with a timeout), the XLA/JAX/CUDA environment, the CUDA libraries (`cuda`: the installed
+   `nvidia-*` distributions and, on a GPU, what JAX reports of CUDA/cuDNN; null on a CPU), printed and written to
+   OUT/device_run.json. This parent process never imports JAX or torch (it would hold a GPU client for the
+   whole run). With `--profile gpu`, a child process then checks that JAX's default backend is the GPU and that
+   torch sees CUDA; if not, the run stops there (exit 2, within a minute) with a sentence saying which, instead
+   of measuring a CPU fallback as a GPU. `--no-torch` (the JAX-only CPU rehearsal) leaves torch out of the
+   smoke and the benchmark, each case with that reason.
 2. Smoke (`python -m bench.device.smoke`, OUT/smoke.json): imports, every task env, one jitted JAX step and
    update, one torch step and update. A failure is reported and the benchmark still runs (its cases fail
    one by one, with their errors in the JSON, instead of nothing being measured).
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,21 +53,44 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_ATTEMPTS = 3
 HARD_TIMEOUT_GRACE = 90.0  # seconds a pytest process may run past its budget (one case's compile) before a kill
 FINAL_RESERVE_SECONDS = 30.0  # kept after the benchmark for reading the JSON and rendering REPORT.md
-FACT_PACKAGES = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "torch", "flax", "optax",
-                 "orbax-checkpoint", "numpy", "scipy", "mujoco", "mujoco-mjx", "playground", "dm_control",
-                 "gymnasium", "brax", "pytest", "pytest-benchmark", "matplotlib")
+FACT_PACKAGES = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda13-pjrt", "jax-cuda12-plugin", "jax-cuda12-pjrt",
+                 "torch", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "scipy", "mujoco", "mujoco-mjx",
+                 "playground", "dm_control", "gymnasium", "brax", "pytest", "pytest-benchmark", "matplotlib")
 ENV_KEYS = ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
             "XLA_PYTHON_CLIENT_ALLOCATOR", "JAX_COMPILATION_CACHE_DIR", "CUDA_VISIBLE_DEVICES", "MUJOCO_GL",
-            "TDMPC_COMMIT", "PYTHONPATH")
+            "TDMPC_COMMIT", "PYTHONPATH", "PYTHONWARNINGS", "TDMPC_DEPRECATIONS_AS_ERRORS")
 
 
 def log(msg: str) -> None:
     print(f"[device_run {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def nvidia_distributions() -> dict[str, str]:
+    """name -> version of every installed `nvidia-*` distribution (the CUDA libraries pip installs: cuBLAS,
+    cuDNN, NCCL, ... as torch and JAX's CUDA plugin require them), read without importing anything."""
+    import importlib.metadata as md
+
+    found = {}
+    for dist in md.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        if name.startswith("nvidia-"):
+            found[name] = dist.version
+    return dict(sorted(found.items()))
+
+
+def cuda_facts(nvidia: dict[str, str], jax_cuda: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The CUDA libraries of the run: the installed `nvidia-*` distributions and, when JAX has a GPU backend,
+    what it reports (`BACKEND_PROBE`: CUDA runtime, cuDNN, cuBLAS, ... versions, compute capability); None when
+    there is neither (a CPU machine)."""
+    if not nvidia and not jax_cuda:
+        return None
+    return {"nvidia_distributions": nvidia, "jax": jax_cuda or None}
+
+
 def facts() -> dict[str, Any]:
     """Machine facts, collected once. The frameworks are NOT imported here: this parent process would otherwise
-    hold a JAX (and CUDA) client for the whole run; `backend_check` and the smoke probe them in children."""
+    hold a JAX (and CUDA) client for the whole run; `backend_check` and the smoke probe them in children (with
+    `--profile gpu`, `cuda.jax` is filled in from the backend check)."""
     from tdmpc_parity.core.machine import machine_info, package_versions
 
     info = machine_info(probe_frameworks=False)
@@ -81,6 +107,7 @@ def facts() -> dict[str, Any]:
         "environment": {k: os.environ.get(k) for k in ENV_KEYS},
         "python_executable": sys.executable,
         "nvidia_smi": nvidia,
+        "cuda": cuda_facts(nvidia_distributions()),
     }
 
 
@@ -94,25 +121,42 @@ try:
     out["jax_devices"] = [str(d) for d in jax.devices()]
 except Exception as exc:
     out["jax_error"] = f"{type(exc).__name__}: {exc}"
-try:
-    import torch
-    out["torch_cuda"] = torch.cuda.is_available()
-    out["torch_cuda_version"] = torch.version.cuda
-except Exception as exc:
-    out["torch_error"] = f"{type(exc).__name__}: {exc}"
+if out.get("jax_backend") == "gpu":  # what JAX's CUDA plugin reports (a private module: any failure is recorded)
+    cuda = out["jax_cuda"] = {}
+    try:
+        from jax._src.lib import cuda_versions as cv
+        for name in ("cuda_runtime_get_version", "cuda_runtime_build_version", "cuda_driver_get_version",
+                     "cudnn_get_version", "cudnn_build_version", "cublas_get_version", "cusolver_get_version",
+                     "cusparse_get_version", "cufft_get_version", "cupti_get_version", "nccl_get_version"):
+            if hasattr(cv, name):
+                cuda[name.replace("_get_version", "").replace("_version", "")] = getattr(cv, name)()
+    except Exception as exc:
+        cuda["error"] = f"{type(exc).__name__}: {exc}"
+    cuda["compute_capability"] = getattr(jax.devices()[0], "compute_capability", None)
+if "--no-torch" not in sys.argv:
+    try:
+        import torch
+        out["torch_cuda"] = torch.cuda.is_available()
+        out["torch_cuda_version"] = torch.version.cuda
+        out["torch_cudnn_version"] = torch.backends.cudnn.version() if torch.cuda.is_available() else None
+    except Exception as exc:
+        out["torch_error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
 
 
-def gpu_problems(probe: dict[str, Any]) -> list[str]:
+def gpu_problems(probe: dict[str, Any], no_torch: bool = False) -> list[str]:
     """Why a `--profile gpu` run cannot measure what it is for, one sentence each: JAX's default backend is not
-    the GPU (it fell back to the CPU, or the CUDA plugin did not load) or torch sees no CUDA device."""
+    the GPU (it fell back to the CPU, or the CUDA plugin did not load) or torch sees no CUDA device (not asked
+    with `no_torch`)."""
     problems = []
     if "jax_error" in probe:
         problems.append(f"JAX does not import ({probe['jax_error']})")
     elif probe.get("jax_backend") != "gpu":
         problems.append(f"JAX's default backend is {probe.get('jax_backend')!r}, not 'gpu' (the CUDA plugin did not "
                         "load or does not match jaxlib): the JAX cases would be measured on the CPU")
+    if no_torch:
+        return problems
     if "torch_error" in probe:
         problems.append(f"torch does not import ({probe['torch_error']})")
     elif not probe.get("torch_cuda"):
@@ -121,11 +165,12 @@ def gpu_problems(probe: dict[str, Any]) -> list[str]:
     return problems
 
 
-def backend_check(timeout: float = 120.0) -> dict[str, Any]:
-    """JAX's default backend and torch's CUDA, probed in a child process (seconds; `timeout` bounds a hang)."""
+def backend_check(timeout: float = 120.0, no_torch: bool = False) -> dict[str, Any]:
+    """JAX's default backend (and on a GPU its CUDA libraries) and torch's CUDA (not with `no_torch`), probed in
+    a child process (seconds; `timeout` bounds a hang)."""
     try:
-        res = subprocess.run([sys.executable, "-c", BACKEND_PROBE], cwd=ROOT, capture_output=True, text=True,
-                             timeout=timeout)
+        res = subprocess.run([sys.executable, "-c", BACKEND_PROBE, *(["--no-torch"] if no_torch else [])], cwd=ROOT,
+                             capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"jax_error": f"the probe did not finish in {timeout:.0f} s",
                 "torch_error": f"the probe did not finish in {timeout:.0f} s"}
@@ -137,8 +182,9 @@ def backend_check(timeout: float = 120.0) -> dict[str, Any]:
         return {"jax_error": f"the probe failed: {tail}", "torch_error": f"the probe failed: {tail}"}
 
 
-def run_smoke(out: Path, timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.device.smoke", "--out", str(out / "smoke.json")]
+def run_smoke(out: Path, timeout: float, no_torch: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.device.smoke", "--out", str(out / "smoke.json"),
+           *(["--no-torch"] if no_torch else [])]
     t0 = time.monotonic()
     try:
         rc = subprocess.run(cmd, cwd=ROOT, timeout=timeout).returncode
@@ -234,9 +280,10 @@ def write_probe(out: Path) -> Path:
     return path
 
 
-def train_cases(profile: str) -> dict[str, tuple[str, int, int]]:
-    """The train_iteration cases of a bench profile: name -> (backend, iterations per call, updates per call)."""
-    from bench.protocol import SIZES
+def train_cases(profile: str) -> dict[str, tuple[Any, ...]]:
+    """The train_iteration cases of a bench profile: name -> (backend, iterations per call, updates per call), the
+    physics cases (bench/test_bench_physics.py) last and with (task, physics), in the order they run."""
+    from bench.protocol import SIZES, physics_cases
 
     sizes = SIZES[profile]
     cases = {}
@@ -250,6 +297,11 @@ def train_cases(profile: str) -> dict[str, tuple[str, int, int]]:
     cases[f"test_bench_paired[train_iteration-fast-E{n}-policy]"] = ("torch+jax", k, k * max(1, n // 4))
     k = sizes.train_iterations["official"]
     cases["test_bench_paired[train_iteration-official-E1-mppi]"] = ("torch+jax", k, k)
+    for c in physics_cases(sizes, "train_iteration"):  # after the seed's and the official cases
+        k = sizes.train_iterations[c.profile]
+        updates = k * (c.n_envs if c.profile == "official" else max(1, c.n_envs // 4))
+        # task None: the session's main task, which the plan reads off the probe (a --bench-task session's own)
+        cases[f"test_bench_physics_train_iteration[{c.case_id}]"] = ("jax", k, updates, c.task, c.physics)
     return cases
 
 
@@ -311,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="benchmark seconds, compiles included (default: 420; 170 for --stage probe)")
     p.add_argument("--case-seconds", type=float, default=20.0, help="timed seconds per case at most")
     p.add_argument("--smoke-timeout", type=float, default=240.0)
+    p.add_argument("--no-torch", action="store_true",
+                   help="a JAX-only run (the CPU rehearsal, whose Python has no torch): the smoke leaves torch out "
+                        "and the benchmark skips the torch cases (--bench-backends jax), each with that reason; "
+                        "without it a missing torch fails the smoke")
     p.add_argument("--total", type=float, default=None,
                    help="seconds the whole run may take from run.sh's start (a device command is killed at "
                         "600 s): the benchmark budget is cut to fit, and a session still running is killed "
@@ -335,11 +391,11 @@ def main(argv: list[str] | None = None) -> int:
 
     log("facts")
     summary: dict[str, Any] = {"facts": facts(), "profile": args.profile, "stage": args.stage,
-                               "budget_seconds": args.budget,
+                               "no_torch": args.no_torch, "budget_seconds": args.budget,
                                "case_seconds": args.case_seconds, "pytest_args": pytest_args}
     f = summary["facts"]
     print(f["nvidia_smi"] or "nvidia-smi: not found", flush=True)
-    print(json.dumps({"versions": f["versions"], "environment": f["environment"],
+    print(json.dumps({"versions": f["versions"], "environment": f["environment"], "cuda": f["cuda"],
                       "machine_slug": f["machine_info"]["machine_slug"],
                       "jax_backend": f["machine_info"].get("jax_backend"),
                       "torch_cuda_available": f["machine_info"].get("torch_cuda_available")}, indent=1), flush=True)
@@ -351,9 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     write_summary()
     if args.profile == "gpu":
         log("backends")
-        probe = summary["backends"] = backend_check()
+        probe = summary["backends"] = backend_check(no_torch=args.no_torch)
         log(json.dumps(probe))
-        problems = gpu_problems(probe)
+        f["cuda"] = cuda_facts((f["cuda"] or {}).get("nvidia_distributions") or {}, probe.get("jax_cuda"))
+        problems = gpu_problems(probe, no_torch=args.no_torch)
         if problems:
             summary["stopped"] = "; ".join(problems)
             write_summary()
@@ -368,10 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         pytest_args = ["-k", TRAIN_SELECTION, "--bench-plan", str(out / "plan.json"), *pytest_args]
     else:
         log("smoke")
-        summary["smoke"] = run_smoke(out, args.smoke_timeout)
+        summary["smoke"] = run_smoke(out, args.smoke_timeout, no_torch=args.no_torch)
         log(f"smoke: {'passed' if summary['smoke']['passed'] else 'FAILED'} in {summary['smoke']['seconds']} s")
         if args.stage == "probe":
             pytest_args = ["-k", PROBE_SELECTION, *pytest_args]
+    if args.no_torch:
+        pytest_args = ["--bench-backends", "jax", *pytest_args]
     write_summary()
     budget = min(args.budget, end - FINAL_RESERVE_SECONDS - time.monotonic())
     if budget < args.budget:

@@ -3,13 +3,15 @@
 #
 #   bash bench/device/run.sh [--bundle DIR] [--out DIR] [--target DIR] [--commit ID] [--python PY]
 #                            [--profile gpu|cpu] [--stage all|probe|train] [--probe FILE]
-#                            [--budget SECONDS] [--case-seconds S] [--total S] [-- PYTEST_ARGS]
+#                            [--budget SECONDS] [--case-seconds S] [--total S] [--no-torch] [-- PYTEST_ARGS]
 #
 # On a GPU lease, two commands (each well inside the 600 s a command may run):
 #   --stage probe                 facts, GPU check, smoke, the cheap cases; returns probe.json (about 4-5 min)
 #   --stage train --probe FILE    the training cases that the probe's measurements say fit (about 9 min)
 #   bash bench/device/run.sh --learning MINUTES [--bundle DIR] [--out DIR] ... [-- DEVICE_LEARNING_ARGS]
 #
+# --no-torch: a JAX-only run, for the CPU rehearsal whose Python has no torch (.ci/gpu_run_rehearsal.sh): the smoke
+# and the benchmark leave torch out, saying so; without it (the GPU machine has torch) a missing torch fails.
 # --learning MINUTES: after the install, the learning protocol's shortened mode instead of the benchmark
 # (python -m bench.device.learning: hopper-hop, 5 seeds per backend, trained for MINUTES, curves + projection).
 #
@@ -27,6 +29,7 @@ TARGET=${TMPDIR:-/tmp}/tdmpc-device-site
 COMMIT=${TDMPC_COMMIT:-}
 RUN_ARGS=()
 LEARNING=
+NO_TORCH=
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) BUNDLE=$2; shift 2 ;;
@@ -35,11 +38,16 @@ while [ $# -gt 0 ]; do
     --commit) COMMIT=$2; shift 2 ;;
     --python) PY=$2; shift 2 ;;
     --profile|--budget|--case-seconds|--smoke-timeout|--total|--stage|--probe) RUN_ARGS+=("$1" "$2"); shift 2 ;;
+    --no-torch) NO_TORCH=1; RUN_ARGS+=("$1"); shift ;;
     --learning) LEARNING=$2; shift 2 ;;
     --) RUN_ARGS+=("$@"); break ;;
     *) echo "bench/device/run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ -n "$LEARNING" ] && [ -n "$NO_TORCH" ]; then
+  echo "bench/device/run.sh: --no-torch is for the benchmark run; --learning trains both backends" >&2
+  exit 2
+fi
 
 export TDMPC_RUN_START=$(date +%s)  # bench/device/run.py ends the whole run within --total seconds of this
 mkdir -p "$OUT_DIR"
