@@ -200,6 +200,8 @@ def record_task_module(run_dir: str | Path, module: str | None, task: str, overw
     from tdmpc_parity.core.runlog import CONFIG_FILE
 
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():  # not a folder: the trainer refuses it, naming the problem
+        return
     if (run_dir / CONFIG_FILE).exists() and not overwrite:
         return
     if module is None:
