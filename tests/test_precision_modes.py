@@ -140,7 +140,7 @@ def _record(backend: str, **info: Any) -> report.Record:
             "matmul_precision": "highest", "model_size": "tiny", "obs_dim": 15, "action_dim": 4, "enc_dim": 64,
             "num_enc_layers": 2, "latent_dim": 64, "mlp_dim": 64, "num_bins": 101, "num_q": 5, "horizon": 3,
             "num_samples": 512, "num_pi_trajs": 24, "iterations": 6, "batch_size": 256, "profile": "official",
-            "env_steps_per_call": 2, "agent_steps_per_call": 1, "updates_per_call": 1}
+            "physics": "dm_control", "env_steps_per_call": 2, "agent_steps_per_call": 1, "updates_per_call": 1}
     stats = {"median": 1.0, "q1": 0.9, "q3": 1.1, "data": [1.0, 0.9, 1.1]}
     return report.Record(None, "m", "x", {**base, "backend": backend, **info}, stats, "2026-01-01", 0)
 
