@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}  # what a
 PASSTHROUGH = ("parity", "bench")  # subcommands that hand unknown arguments to pytest
 TASK_MODULE_HELP = ("a .py file or an importable module that registers tasks of your own with register_task, imported "
                     "before --task is checked (docs/tasks.md, Your own tasks) (default: none)")
+RUN_TASK_MODULE_HELP = ("the module that registers the task of your own of runs trained with --task-module (a run "
+                        "folder never imports it by itself; it names the module to pass) (default: none)")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -243,12 +245,6 @@ def print_banner(cfg: Config, run_dir: Path, seeds: list[int] | None = None, res
     print("\n".join(train_banner(cfg, run_dir, compute_device(cfg), seeds, resume)), flush=True)
 
 
-def _default_run_dir(cfg: Config, seeds: list[int]) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    tag = f"s{seeds[0]}" if len(seeds) == 1 else "s" + "_".join(map(str, seeds))
-    return Path("runs") / f"{cfg.task}-{cfg.backend}-{tag}-{stamp}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise CLIError(f"--max-minutes must be > 0, got {args.max_minutes:g}")
@@ -288,7 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra["devices"] = args.devices
     cfg = config_from_args(args, extra)
     seeds = seeds or [cfg.seed]
-    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(cfg, seeds)
+    run_dir = Path(args.run_dir) if args.run_dir else api.default_run_dir(cfg, seeds)
     record_task_module(run_dir, import_task_module(args.task_module), cfg.task, args.overwrite)  # for --resume, eval
     if len(seeds) > 1 and cfg.backend != "jax":
         raise CLIError("--seeds (several seeds vmapped in one program) needs --backend jax")
@@ -609,18 +605,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plot", "draw Glass diagnostics, assignment timelines, S/P/A heatmaps, training scalars and eval "
                      "curves of run folders")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
-    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
-                   help="the module that registers the task of your own of runs trained with --task-module (a run "
-                        "folder never imports it by itself; it names the module to pass) (default: none)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE", help=RUN_TASK_MODULE_HELP)
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots of the "
                                                             "first RUN_DIR)")
     p.set_defaults(func=cmd_plot)
 
     p = add("compare", "learning curves over seeds per backend, task and config; backend tests")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders or --seeds folders (RUN/seed_<s>/)")
-    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
-                   help="the module that registers the task of your own of runs trained with --task-module (a run "
-                        "folder never imports it by itself; it names the module to pass) (default: none)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE", help=RUN_TASK_MODULE_HELP)
     p.add_argument("--official", action="store_true", help="overlay the official TD-MPC2 curve (shipped data)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where learning_<task>.png and learning.md go (default: compare/ beside the first run)")
@@ -638,9 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="the task of a weights file or official checkpoint (`tdmpc-parity "
                                                 "tasks` lists them) (default: the run's task; required for a file "
                                                 "outside a run folder)")
-    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE",
-                   help="the module that registers the task of your own of a run trained with --task-module (a run "
-                        "folder never imports it by itself; it names the module to pass) (default: none)")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE", help=RUN_TASK_MODULE_HELP)
     p.add_argument("--config", default=None, metavar="YAML",
                    help="config of a weights file outside a run folder: a YAML file or a shipped config's "
                         "name, e.g. tiny (default: none)")
