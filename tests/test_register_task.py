@@ -287,6 +287,20 @@ def test_info_with_the_example_module(capsys) -> None:
                                        ".py file (e.g. examples/my_tasks.py) or the name of an importable module")
 
 
+def test_the_tasks_command_lists_the_tasks_of_a_module_after_the_built_in_ones(capsys) -> None:
+    rc, out, err = _run(capsys, "tasks")
+    assert rc == 0, err
+    assert "tasks of your own" not in out and TASK not in out
+    rc, out, err = _run(capsys, "tasks", "--task-module", str(EXAMPLE))
+    assert rc == 0, err
+    mine = out.split("tasks of your own (--task-module):\n")[1].splitlines()
+    assert mine[0].split() == ["task", "backends", "episode", "length", "x", "action", "repeat", "registered", "by"]
+    assert mine[1].split() == [TASK, "torch,", "jax", "500", "x", "2", str(EXAMPLE)]
+    assert out.index("hopper-hop") < out.index(TASK)  # the built-in table first, unchanged
+    rc, _, err = _run(capsys, "tasks", "--task-module", "examples/nope.py")
+    assert rc == 2 and "task module 'examples/nope.py': no such file" in err
+
+
 def test_sweep_passes_the_task_module_to_its_trials(tmp_path: Path, monkeypatch, capsys) -> None:
     from tdmpc_parity.app import sweep as sweep_mod
 

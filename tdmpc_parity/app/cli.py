@@ -25,7 +25,7 @@ from tdmpc_parity.app.pytest_env import child_pytest_env
 from tdmpc_parity.core.config import GLASS_PRESETS, PROFILES, Config, load_config
 from tdmpc_parity.core.runlog import NonFiniteError
 from tdmpc_parity.core.task_registry import TASK_MODULE_ENV, import_task_module, record_task_module
-from tdmpc_parity.core.tasks import TASKS, UNSUPPORTED
+from tdmpc_parity.core.tasks import REGISTERED, TASKS, UNSUPPORTED
 
 # ----------------------------------------------------------------------------------------------------------
 # Config from flags
@@ -68,6 +68,13 @@ def task_table() -> str:
     lines.append("")
     lines.append("not supported (custom tasks of the official repository without official results): "
                  + ", ".join(sorted(UNSUPPORTED)))
+    if REGISTERED:
+        mine = [("task", "backends", "episode length x action repeat", "registered by"),
+                *((name, ", ".join(spec.backends), f"{spec.episode_length} x {spec.action_repeat}", spec.origin)
+                  for name, spec in sorted(REGISTERED.items()))]
+        widths = [max(len(r[i]) for r in mine) for i in range(3)]
+        lines += ["", "tasks of your own (--task-module):"]
+        lines += [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in mine]
     return "\n".join(lines)
 
 
@@ -148,6 +155,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    import_task_module(args.task_module)  # its tasks listed after the built-in ones
     print(task_table())
     return 0
 
@@ -600,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
 
     p = add("tasks", "list the tasks: the backends that run each, whether official results exist, notes")
+    p.add_argument("--task-module", default=None, metavar="FILE.py|MODULE", help=TASK_MODULE_HELP)
     p.set_defaults(func=cmd_tasks)
 
     p = add("plot", "draw Glass diagnostics, assignment timelines, S/P/A heatmaps, training scalars and eval "
