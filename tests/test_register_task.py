@@ -344,6 +344,30 @@ def test_sweep_passes_the_task_module_to_its_trials(tmp_path: Path, monkeypatch,
     assert rc == 0 and seen[-1] is None, err
 
 
+def test_a_ray_cluster_gets_the_task_module_on_its_workers(monkeypatch) -> None:
+    from tdmpc_parity.app import sweep as sweep_mod
+
+    class FakeRay:
+        def __init__(self) -> None:
+            self.calls: list[dict] = []
+
+        def is_initialized(self) -> bool:
+            return False
+
+        def init(self, **kwargs) -> None:
+            self.calls.append(kwargs)
+
+    monkeypatch.setenv(TASK_MODULE_ENV, "")
+    ray = FakeRay()
+    assert sweep_mod.start_ray(ray, "ray://head:10001", None)
+    assert ray.calls[-1]["runtime_env"] is None  # no module: Ray's own default
+    monkeypatch.setenv(TASK_MODULE_ENV, str(EXAMPLE))
+    assert sweep_mod.start_ray(ray, "ray://head:10001", None)
+    assert ray.calls[-1]["runtime_env"] == {"env_vars": {TASK_MODULE_ENV: str(EXAMPLE)}}
+    assert sweep_mod.start_ray(ray, None, 2)  # a local instance: its workers inherit the driver's environment
+    assert "runtime_env" not in ray.calls[-1] and ray.calls[-1]["address"] == "local"
+
+
 @pytest.fixture(scope="module")
 def example_module_arg() -> str:
     """The example as a user passes it: a path relative to the current folder."""

@@ -53,7 +53,7 @@ import numpy as np
 from tdmpc_parity.app.sweep_spec import Resources, SweepSpec, Trial
 from tdmpc_parity.core.checkpoints import CheckpointError, read_latest
 from tdmpc_parity.core.fsutil import atomic_write_text
-from tdmpc_parity.core.task_registry import task_module_args
+from tdmpc_parity.core.task_registry import TASK_MODULE_ENV, task_module_args
 
 SWEEP_FILE, SPEC_COPY, SUMMARY = "sweep.json", "sweep.yaml", "summary.md"
 TRIALS, STATE, LOGS = "trials", "state", "logs"
@@ -271,12 +271,16 @@ def import_ray():
 def start_ray(ray: Any, address: str | None, num_cpus: int | None) -> bool:
     """Connect to `address` (ray://host:port or auto), or start a local Ray instance in this process (no
     dashboard, `num_cpus` CPUs, default all of this machine's). Returns whether this call started or
-    connected it (so the caller shuts it down); an instance already running in this process is used as is."""
+    connected it (so the caller shuts it down); an instance already running in this process is used as is.
+    On a cluster, the driver's task module (TASK_MODULE_ENV) is set on its workers through Ray's runtime_env (a
+    local instance's workers inherit it); a file must exist at the same path there."""
     if ray.is_initialized():
         return False
     if address:
+        module = os.environ.get(TASK_MODULE_ENV, "")
+        runtime_env = {"env_vars": {TASK_MODULE_ENV: module}} if module else None
         try:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise SweepError(f"cannot connect to the Ray cluster at {address!r}: {exc} (start one with `ray start "
                              "--head`, or leave out --address for a local Ray instance)") from None
