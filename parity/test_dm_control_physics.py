@@ -11,6 +11,8 @@ humanoid), MuJoCo C itself moves as far from a float32-rounded start (`c_chaos`)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,8 +31,8 @@ DM_TASKS = sorted(name for name, spec in TASKS.items() if spec.playground is not
 PRIORITY = ("cartpole-swingup", "walker-walk", "cheetah-run", "reacher-easy", "finger-spin", "fish-swim",
             "humanoid-run")
 # measured max |JAX env - torch env| over DM_AGENT_STEPS agent steps from dm_control's reset (seed 0), CPU, float32:
-# (obs, reward); tasks not yet measured are absent (the test then prints the numbers and checks only round-off
-# scale, ROUND_OFF)
+# (obs, reward); every JAX task is measured (a task added later is checked at round-off scale, ROUND_OFF, and the
+# test prints its numbers)
 MEASURED: dict[str, tuple[float, float]] = {
     "cartpole-swingup": (3.52e-7, 4.43e-8), "cartpole-swingup-sparse": (3.52e-7, 0.0),
     "cheetah-run": (5.25e-6, 0.0), "reacher-easy": (4.17e-7, 0.0), "finger-spin": (1.98e-5, 0.0),
@@ -42,6 +44,16 @@ MEASURED: dict[str, tuple[float, float]] = {
     "cup-spin": (4.82e-4, 5.61e-5), "quadruped-walk": (2.71e-4, 5.6e-7),
     # float32 with contacts (float64: F64_TASKS); MuJoCo C from the float32-rounded start: 5.1e-6, 2.3e-5
     "walker-walk": (1.87e-4, 6.53e-7), "humanoid-run": (1.79e-3, 8.92e-7),
+    # the other tasks of these models: stepped from the same start with the same actions, their obs differ as their
+    # sibling's (measured); their rewards are their own
+    "acrobot-swingup-sparse": (2.38e-7, 0.0), "cartpole-balance-sparse": (5.96e-8, 0.0),
+    "cheetah-jump": (5.25e-6, 5.75e-8), "cheetah-run-back": (5.25e-6, 1.42e-8),
+    "cheetah-run-backwards": (5.25e-6, 2.01e-7), "cheetah-run-front": (5.25e-6, 1.43e-8),
+    "finger-turn-hard": (4.77e-7, 0.0), "hopper-hop-backwards": (3.43e-5, 1.33e-7), "hopper-stand": (3.43e-5, 1.4e-7),
+    "quadruped-run": (2.71e-4, 3.24e-7), "reacher-three-hard": (7.15e-7, 0.0),
+    "walker-run": (1.87e-4, 6.53e-7), "walker-run-backwards": (1.87e-4, 1.32e-6), "walker-stand": (1.87e-4, 3.92e-6),
+    "walker-walk-backwards": (1.87e-4, 7.62e-6), "humanoid-stand": (1.79e-3, 4.37e-6),
+    "humanoid-walk": (1.79e-3, 2.36e-6),
 }
 ROUND_OFF = 1e-3  # float32 through 10-150 physics steps, no chaos (the measured values are far below)
 # contact-rich tasks whose float32 difference grows as MuJoCo C's own from a float32-rounded start: float64 instead
@@ -128,3 +140,18 @@ def test_jax_env_in_dm_control_physics_steps_like_the_torch_env(task: str) -> No
             assert g <= max(2 * m, 1e-6), (task, k, g, m)
     else:
         assert max(got) <= ROUND_OFF, got
+
+
+def test_every_jax_task_is_measured_and_documented() -> None:
+    """Cheap, in the default suite: each JAX task has its measured numbers here and the same in docs/physics.md."""
+    table = Path(__file__).resolve().parents[1] / "docs" / "physics.md"
+    text = table.read_text().split("| task | obs | reward | MuJoCo C from the float32-rounded start (obs) |")[1]
+    rows = {}
+    for line in text.split("\n\n")[0].splitlines()[2:]:  # the rows of that table, up to its blank line
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0]] = (float(cells[1]), float(cells[2]))
+    assert sorted(MEASURED) == DM_TASKS, sorted(set(DM_TASKS) ^ set(MEASURED))
+    assert sorted(rows) == DM_TASKS, sorted(set(DM_TASKS) ^ set(rows))
+    for task, measured in MEASURED.items():
+        for doc, value in zip(rows[task], measured, strict=True):
+            assert abs(doc - value) <= max(0.06 * value, 1e-12), (task, doc, value)
