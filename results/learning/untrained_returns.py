@@ -6,35 +6,23 @@ the Mann-Whitney U test (two-sided) of torch against JAX. Usage: python results/
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
+from claims import curves  # results/learning/claims.py: backend -> seed -> {env step: eval return}
 from scipy import stats
 
 
-def step0_returns(runs: list[Path]) -> np.ndarray:
-    """The eval return at agent step 0 of each run folder (its eval.csv's first row)."""
-    out = []
-    for run in runs:
-        with open(run / "eval.csv", newline="") as f:
-            row = next(csv.DictReader(f))
-        if int(row["agent_step"]) != 0:
-            raise SystemExit(f"{run}/eval.csv: the first eval is at agent step {row['agent_step']}, not 0")
-        out.append(float(row["episode_reward"]))
-    return np.asarray(out)
-
-
 def main(folder: Path) -> None:
-    def seed(p: Path) -> int:
-        return int(p.name.rsplit("_", 1)[1].lstrip("s"))
-
-    groups = {"torch": sorted(folder.glob("torch_s*"), key=seed),
-              "jax": sorted((folder / "jax").glob("seed_*"), key=seed)}
-    if not groups["torch"] or not groups["jax"]:
+    data = curves(folder)
+    if not data["torch"] or not data["jax"]:
         raise SystemExit(f"{folder}: needs torch_s*/ and jax/seed_*/ run folders (results/learning/run_untrained.sh)")
-    returns = {name: step0_returns(runs) for name, runs in groups.items()}
+    returns = {}
+    for name, runs in data.items():
+        if any(0 not in curve for curve in runs.values()):
+            raise SystemExit(f"{folder}: a {name} run has no eval at step 0 (the untrained agent)")
+        returns[name] = np.asarray([runs[seed][0] for seed in sorted(runs)])
     print("## The untrained agent's eval return (agent step 0, 10 episodes per seed)\n")
     print("| backend | seeds | mean | sd | median | per seed, sorted |\n|---|---:|---:|---:|---:|---|")
     for name, r in returns.items():

@@ -62,9 +62,7 @@ def task_rows() -> list[tuple[str, str, str, str]]:
 
 def task_table() -> str:
     """`tdmpc-parity tasks`: one line per task, then the official custom tasks that are not supported."""
-    rows = [("task", "backends", "official results", "note"), *task_rows()]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+    lines = _columns([("task", "backends", "official results", "note"), *task_rows()])
     lines.append("")
     lines.append("not supported (custom tasks of the official repository without official results): "
                  + ", ".join(sorted(UNSUPPORTED)))
@@ -72,10 +70,14 @@ def task_table() -> str:
         mine = [("task", "backends", "episode length x action repeat", "registered by"),
                 *((name, ", ".join(spec.backends), f"{spec.episode_length} x {spec.action_repeat}", spec.origin)
                   for name, spec in sorted(REGISTERED.items()))]
-        widths = [max(len(r[i]) for r in mine) for i in range(3)]
-        lines += ["", "tasks of your own (--task-module):"]
-        lines += [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in mine]
+        lines += ["", "tasks of your own (--task-module):", *_columns(mine)]
     return "\n".join(lines)
+
+
+def _columns(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """Four columns, the first three padded to their widest cell, two spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
 
 
 def _profile_help() -> str:
