@@ -301,6 +301,14 @@ def test_the_tasks_command_lists_the_tasks_of_a_module_after_the_built_in_ones(c
     assert rc == 2 and "task module 'examples/nope.py': no such file" in err
 
 
+def test_the_tasks_command_lists_a_torch_only_task_with_torch_alone(capsys) -> None:
+    register_task("my-task", torch_env=_dm_env, obs_dim=3, action_dim=1, episode_length=250, action_repeat=4)
+    rc, out, err = _run(capsys, "tasks")
+    assert rc == 0, err
+    mine = out.split("tasks of your own (--task-module):\n")[1].splitlines()
+    assert mine[1].split() == ["my-task", "torch", "250", "x", "4", __name__]  # registered by this module
+
+
 def test_sweep_passes_the_task_module_to_its_trials(tmp_path: Path, monkeypatch, capsys) -> None:
     from tdmpc_parity.app import sweep as sweep_mod
 
